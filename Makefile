@@ -1,0 +1,55 @@
+# The course's single entry point. Every target creates or refreshes .venv first.
+#   make lab                      open JupyterLab on the start-here notebook
+#   make test                     unit tests, then nbval on every notebook (quick profile)
+#   make course PROFILE=full      run every notebook in place (refreshes committed outputs)
+#   make bench                    the speed benchmark command
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= full
+# Outer limits: a dead kernel must never hang CI.
+NBVAL_TIMEOUT ?= 1500
+UNIT_TIMEOUT ?= 900
+JOBS ?= 2
+
+.PHONY: venv lab test unit-tests notebook-tests course bench lint format clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
+
+test: unit-tests notebook-tests
+
+unit-tests: venv
+	COURSE_PROFILE=quick timeout $(UNIT_TIMEOUT) $(BIN)/python -m pytest -n $(JOBS) tests
+
+notebook-tests: venv
+	COURSE_PROFILE=quick timeout $(NBVAL_TIMEOUT) $(BIN)/python -m pytest \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		-n $(JOBS) --dist loadfile notebooks
+
+course: venv
+	$(BIN)/python -m course_lib.runner --profile $(PROFILE)
+
+bench: venv
+	$(BIN)/python -m course_lib.bench
+
+lint: venv
+	$(BIN)/ruff check course_lib tests notebooks
+	$(BIN)/ruff format --check course_lib tests notebooks
+
+format: venv
+	$(BIN)/ruff format course_lib tests notebooks
+	$(BIN)/ruff check --fix course_lib tests notebooks
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""Network architectures used across the course.
+
+The DCGAN defaults follow the TensorFlow docs DCGAN tutorial, so that speed and
+quality figures are comparable with it.
+
+Introduced in notebooks/04_gan_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def _check_latent_dim(latent_dim: int) -> int:
+    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim <= 0:
+        raise ValueError(
+            f"latent_dim must be a positive integer, got {latent_dim!r}. "
+            "Fix: pass e.g. latent_dim=100 for the DCGAN or 16 for the VAE."
+        )
+    return latent_dim
+
+
+def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Model:
+    """Build the DCGAN generator: a latent vector to a 28x28x1 image in [-1, 1].
+
+    Dense 7*7*256 -> BatchNorm -> LeakyReLU, then transposed convolutions with
+    128, 64 and 1 filters (5x5 kernels), ending in tanh.
+
+    Args:
+        latent_dim: Size of the latent vector z.
+        name: The model's name.
+
+    Returns:
+        A ``keras.Model`` mapping (batch, latent_dim) to (batch, 28, 28, 1).
+    """
+    latent_dim = _check_latent_dim(latent_dim)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(7 * 7 * 256, use_bias=False)(z)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Reshape((7, 7, 256))(x)
+    x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False)(x)
+    # The output layer stays float32 under mixed precision, for a stable tanh.
+    image = layers.Activation("tanh", dtype="float32", name="image")(x)
+    return keras.Model(z, image, name=name)
+
+
+def dcgan_discriminator(name: str = "discriminator") -> keras.Model:
+    """Build the DCGAN discriminator: a 28x28x1 image to one real/fake logit.
+
+    Conv 64 and 128 filters (5x5, stride 2), each followed by LeakyReLU and
+    Dropout 0.3, then a Dense layer giving one logit (no sigmoid: the losses work
+    on logits for numerical stability).
+
+    Args:
+        name: The model's name.
+
+    Returns:
+        A ``keras.Model`` mapping (batch, 28, 28, 1) to (batch, 1) logits.
+    """
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(64, 5, strides=2, padding="same")(image)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Conv2D(128, 5, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(negative_slope=0.3)(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Flatten()(x)
+    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(image, logit, name=name)

@@ -1,0 +1,36 @@
+"""nbval settings for the course notebooks (collected only when pytest runs here).
+
+Two known nbval limits are lifted:
+- stderr is left out of output comparisons (TensorFlow writes to it freely);
+- nbval waits a hard-coded 5 s for a cell's outputs, too short for training cells.
+"""
+
+import nbval.plugin
+
+OUTPUT_TIMEOUT_SECONDS = 120
+
+_original_init = nbval.plugin.IPyNbCell.__init__
+_original_compare = nbval.plugin.IPyNbCell.compare_outputs
+
+
+def _init(self, *args, **kwargs):
+    _original_init(self, *args, **kwargs)
+    self.output_timeout = OUTPUT_TIMEOUT_SECONDS
+
+
+def _without_stderr(outputs):
+    return [
+        output
+        for output in outputs
+        if not (output.get("output_type") == "stream" and output.get("name") == "stderr")
+    ]
+
+
+def _compare(self, test, ref, skip_compare=None):
+    return _original_compare(
+        self, _without_stderr(test), _without_stderr(ref), skip_compare
+    )
+
+
+nbval.plugin.IPyNbCell.__init__ = _init
+nbval.plugin.IPyNbCell.compare_outputs = _compare
