@@ -42,6 +42,8 @@ class Profile:
         mc_samples: Monte Carlo samples for the numerical checks of the math
             notebooks.
         bench_seconds: Length of one timed window in the speed benchmarks.
+        gan_epochs: Training epochs for the DCGAN of notebook 04 (its CPU
+            budget differs from the VAE's).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Profile:
     eval_samples: int
     mc_samples: int
     bench_seconds: float
+    gan_epochs: int
 
     @property
     def is_quick(self) -> bool:
@@ -67,6 +70,7 @@ PROFILES: dict[str, Profile] = {
         eval_samples=200,
         mc_samples=20_000,
         bench_seconds=0.2,
+        gan_epochs=1,
     ),
     "full": Profile(
         name="full",
@@ -76,6 +80,7 @@ PROFILES: dict[str, Profile] = {
         eval_samples=1_000,
         mc_samples=400_000,
         bench_seconds=2.0,
+        gan_epochs=30,
     ),
 }
 
