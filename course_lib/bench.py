@@ -205,7 +205,7 @@ class Result:
     """
 
     name: str
-    items_per_call: int
+    items_per_call: float
     calls_per_window: int
     window_seconds: list[float]
     cpu_share: float
@@ -279,7 +279,7 @@ def _finish(value) -> None:
 def measure(
     function: Callable[[], object],
     name: str,
-    items_per_call: int,
+    items_per_call: float,
     window_seconds: float = 1.0,
     windows: int = 5,
     warmup_calls: int = 2,
@@ -294,7 +294,8 @@ def measure(
     Args:
         function: A callable with no arguments that does one unit of work.
         name: A label for the result.
-        items_per_call: Images produced (or trained on) per call.
+        items_per_call: Images produced (or trained on) per call; a fraction
+            when one call does part of an image's work.
         window_seconds: Target length of one window (the profile's
             ``bench_seconds``).
         windows: How many windows to time.
@@ -306,45 +307,107 @@ def measure(
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    if windows < 1 or window_seconds <= 0 or items_per_call < 1:
-        raise ValueError(
-            "measure needs windows >= 1, window_seconds > 0 and items_per_call >= 1."
-        )
-    for _ in range(max(1, warmup_calls)):
-        _finish(function())
-    start = time.perf_counter()
-    _finish(function())
-    one_call = max(time.perf_counter() - start, 1e-6)
-    calls = max(1, int(window_seconds / one_call))
-    durations = []
-    cpu_start, busy_start = time.process_time(), _system_busy_seconds()
-    wall_start = time.perf_counter()
-    for _ in range(windows):
+    workload = Workload(name, function, items_per_call, flops_per_item)
+    return measure_many([workload], window_seconds, windows, warmup_calls)[0]
+
+
+@dataclasses.dataclass
+class Workload:
+    """One thing to time with :func:`measure_many`.
+
+    Args:
+        name: A label.
+        function: A callable with no arguments doing one unit of work.
+        items_per_call: Images per call (may be fractional).
+        flops_per_item: FLOPs per image, or ``None``.
+    """
+
+    name: str
+    function: Callable[[], object]
+    items_per_call: float
+    flops_per_item: float | None = None
+
+
+def measure_many(
+    workloads: Sequence[Workload],
+    window_seconds: float = 1.0,
+    windows: int = 5,
+    warmup_calls: int = 2,
+) -> list[Result]:
+    """Time several workloads with their windows interleaved, round-robin.
+
+    On a shared machine the load changes from second to second. Interleaving
+    (window 1 of A, window 1 of B, window 2 of A, ...) exposes every workload to
+    the same mix of quiet and busy moments, so their *ratios* stay fair even when
+    absolute numbers drift.
+
+    Args:
+        workloads: The :class:`Workload` objects to compare.
+        window_seconds: Target length of one window.
+        windows: Windows per workload.
+        warmup_calls: Untimed calls per workload before any timing.
+
+    Returns:
+        One :class:`Result` per workload, in order.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    if windows < 1 or window_seconds <= 0:
+        raise ValueError("measure_many needs windows >= 1 and window_seconds > 0.")
+    for workload in workloads:
+        if workload.items_per_call <= 0:
+            raise ValueError(f"{workload.name}: items_per_call must be positive.")
+    calls = []
+    for workload in workloads:
+        for _ in range(max(1, warmup_calls)):
+            _finish(workload.function())
         start = time.perf_counter()
-        result = None
-        for _ in range(calls):
-            result = function()
-        _finish(result)
-        durations.append(time.perf_counter() - start)
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
-    busy_end = _system_busy_seconds()
-    other = None
-    if busy_start is not None and busy_end is not None:
-        other = max(0.0, (busy_end - busy_start) - cpu)
-    share, warning = load_warning(
-        cpu, wall, compute_threads(), other_cpu_seconds=other, cores=cpu_count()
-    )
-    return Result(
-        name=name,
-        items_per_call=items_per_call,
-        calls_per_window=calls,
-        window_seconds=durations,
-        cpu_share=share,
-        warning=warning,
-        device=device_description(),
-        flops_per_item=flops_per_item,
-    )
+        _finish(workload.function())
+        one_call = max(time.perf_counter() - start, 1e-6)
+        calls.append(max(1, int(window_seconds / one_call)))
+    durations = [[] for _ in workloads]
+    cpu = [0.0] * len(workloads)
+    other = [0.0] * len(workloads)
+    other_known = True
+    for _ in range(windows):
+        for index, workload in enumerate(workloads):
+            cpu_start, busy_start = time.process_time(), _system_busy_seconds()
+            start = time.perf_counter()
+            result = None
+            for _ in range(calls[index]):
+                result = workload.function()
+            _finish(result)
+            durations[index].append(time.perf_counter() - start)
+            used = time.process_time() - cpu_start
+            busy_end = _system_busy_seconds()
+            cpu[index] += used
+            if busy_start is None or busy_end is None:
+                other_known = False
+            else:
+                other[index] += max(0.0, (busy_end - busy_start) - used)
+    device = device_description()
+    results = []
+    for index, workload in enumerate(workloads):
+        share, warning = load_warning(
+            cpu[index],
+            sum(durations[index]),
+            compute_threads(),
+            other_cpu_seconds=other[index] if other_known else None,
+            cores=cpu_count(),
+        )
+        results.append(
+            Result(
+                name=workload.name,
+                items_per_call=workload.items_per_call,
+                calls_per_window=calls[index],
+                window_seconds=durations[index],
+                cpu_share=share,
+                warning=warning,
+                device=device,
+                flops_per_item=workload.flops_per_item,
+            )
+        )
+    return results
 
 
 # --------------------------------------------------------------------------

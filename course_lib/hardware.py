@@ -2,7 +2,24 @@
 
 ``recommended_settings()`` is what ``training.build_gan(precision=None, ...)`` and
 ``build_vae`` use when the caller leaves a choice open. Its rules come from the
-measurements in notebooks/06_speed_benchmarks.ipynb.
+measurements in notebooks/06_speed_benchmarks.ipynb (stored in
+``data/benchmarks/``):
+
+- A CPU with bfloat16 matrix units (Intel AMX, flag ``amx_bf16``) multiplies
+  bfloat16 matrices several times faster than float32 ones, so it trains with
+  the ``"mixed_bfloat16"`` policy: variables and the optimizer stay float32, and
+  the model's outputs (the generator's tanh image, the discriminator's logit) are
+  float32 layers. bfloat16 has float32's exponent range, so no loss scaling is
+  needed.
+- Any other CPU keeps ``"float32"``: without matrix units, bfloat16 only adds
+  casts (and float16 is slower than float32 on CPUs).
+- A GPU of compute capability 8.0 or newer (Ampere, Hopper) uses
+  ``"mixed_bfloat16"`` for the same reason; an older GPU uses ``"float32"``, since
+  float16 would need loss scaling inside the custom ``train_step``. The GPU rules
+  are not measured in this course (no GPU was available); they follow the
+  vendors' guidance.
+- XLA (``jit_compile``) is off: measured on the CPU, it was slower than plain
+  ``tf.function`` for the DCGAN. On a GPU it is on.
 
 Introduced in notebooks/06_speed_benchmarks.ipynb.
 """
@@ -13,22 +30,118 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+# CPU flags (from /proc/cpuinfo) that mean fast bfloat16 matrix products.
+BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
+
 
 def gpu_names() -> list[str]:
-    """Return the names of the visible GPUs (empty on a CPU-only machine)."""
+    """Return the names of the visible GPUs (empty on a CPU-only machine).
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
     import tensorflow as tf
 
     return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+
+
+def gpu_details() -> list[str]:
+    """Return a readable model name for each visible GPU, such as ``"NVIDIA H100"``.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    import tensorflow as tf
+
+    details = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        info = tf.config.experimental.get_device_details(gpu)
+        details.append(str(info.get("device_name", gpu.name)))
+    return details
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """Return the first GPU's compute capability, or ``None`` without a GPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    capability = tf.config.experimental.get_device_details(gpus[0]).get(
+        "compute_capability"
+    )
+    return tuple(capability) if capability else None
+
+
+def cpu_flags() -> set[str]:
+    """Return the CPU feature flags (Linux), or an empty set where unknown."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model() -> str:
+    """Return the CPU's model name (``"unknown CPU"`` where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def has_bfloat16_matrix_units(flags: set[str] | None = None) -> bool:
+    """Return whether the CPU has bfloat16 matrix units (Intel AMX).
+
+    Args:
+        flags: CPU flags to inspect; defaults to :func:`cpu_flags`.
+    """
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in BFLOAT16_MATRIX_FLAGS)
+
+
+def choose_policy(compute_capability: tuple[int, int] | None, flags: set[str]) -> str:
+    """Apply the precision rules of this module's docstring to a described machine.
+
+    Args:
+        compute_capability: The GPU's ``(major, minor)``, or ``None`` for a CPU.
+        flags: The CPU's feature flags.
+
+    Returns:
+        ``"mixed_bfloat16"`` or ``"float32"``.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    if compute_capability is not None:
+        return "mixed_bfloat16" if compute_capability >= (8, 0) else "float32"
+    return "mixed_bfloat16" if has_bfloat16_matrix_units(flags) else "float32"
 
 
 def fastest_safe_policy() -> str:
     """Return the Keras dtype policy that is fastest and numerically safe here.
 
     Returns:
-        ``"mixed_float16"`` on a GPU, ``"float32"`` otherwise (to be refined by
-        measurement in notebooks/06_speed_benchmarks.ipynb).
+        ``"mixed_bfloat16"`` on an AMX CPU or a GPU of compute capability 8.0+,
+        ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides the choice.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    return "mixed_float16" if gpu_names() else "float32"
+    override = os.environ.get("COURSE_PRECISION", "").strip()
+    if override:
+        if override not in ("float32", "mixed_bfloat16", "mixed_float16"):
+            raise ValueError(
+                f"COURSE_PRECISION={override!r} is not a policy; use float32, "
+                "mixed_bfloat16 or mixed_float16."
+            )
+        return override
+    return choose_policy(gpu_compute_capability(), cpu_flags())
 
 
 def recommended_settings() -> dict:
@@ -37,9 +150,12 @@ def recommended_settings() -> dict:
     Returns:
         A dict with ``precision`` (a Keras dtype policy name), ``jit_compile``
         (bool) and ``steps_per_execution`` (int).
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
+    on_gpu = bool(gpu_names())
     return {
         "precision": fastest_safe_policy(),
-        "jit_compile": False,
+        "jit_compile": on_gpu,
         "steps_per_execution": 1,
     }
