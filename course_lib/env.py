@@ -73,8 +73,10 @@ def _framework_checks() -> list[Check]:
         checks.append(Check("OK", "Keras", keras.__version__))
     backend = keras.backend.backend()
     status = "OK" if backend == "tensorflow" else "FAIL"
-    detail = backend if status == "OK" else (
-        f"{backend}; set KERAS_BACKEND=tensorflow before importing keras"
+    detail = (
+        backend
+        if status == "OK"
+        else (f"{backend}; set KERAS_BACKEND=tensorflow before importing keras")
     )
     checks.append(Check(status, "Keras backend", detail))
     gpus = tf.config.list_physical_devices("GPU")

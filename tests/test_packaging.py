@@ -1,9 +1,9 @@
 """Packaging: pyproject.toml is the one dependency list; the rest agrees with it."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,8 +21,14 @@ def test_course_needs_are_declared():
     project = _pyproject()["project"]
     runtime = _names(project["dependencies"])
     dev = _names(project["optional-dependencies"]["dev"])
-    for name in ("tensorflow", "keras", "matplotlib", "ipywidgets", "jupyterlab",
-                 "mlxtend"):
+    for name in (
+        "tensorflow",
+        "keras",
+        "matplotlib",
+        "ipywidgets",
+        "jupyterlab",
+        "mlxtend",
+    ):
         assert name in runtime, name
     for name in ("pytest", "pytest-xdist", "nbval", "ruff"):
         assert name in dev, name
@@ -33,7 +39,9 @@ def test_environment_yml_installs_the_package_from_pyproject():
     dependencies = environment["dependencies"]
     assert "python=3.11" in dependencies
     pip_entries = [d["pip"] for d in dependencies if isinstance(d, dict)]
-    assert pip_entries == [["-e .[dev]"]], "environment.yml must only pip-install .[dev]"
+    assert pip_entries == [["-e .[dev]"]], (
+        "environment.yml must only pip-install .[dev]"
+    )
     # No package is pinned twice: the conda file names nothing else.
     assert set(d for d in dependencies if isinstance(d, str)) == {"python=3.11", "pip"}
 
