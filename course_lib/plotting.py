@@ -1,0 +1,247 @@
+"""Figures shared by the training notebooks: image grids, loss curves, GIFs, strips.
+
+Every figure is small (at most 10 x 4 inches, 80 dpi) so that committed notebooks
+stay light.
+
+Introduced in notebooks/04_gan_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+FIGURE_DPI = 80
+VALUE_RANGES = ("-1,1", "0,1")
+
+
+def to_uint8(images, value_range: str = "-1,1") -> np.ndarray:
+    """Convert float images to uint8 pixels, shape (n, 28, 28).
+
+    Args:
+        images: Float array of shape (n, H, W) or (n, H, W, 1).
+        value_range: ``"-1,1"`` (tanh generator) or ``"0,1"`` (VAE means).
+
+    Returns:
+        uint8 array of shape (n, H, W).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(
+            f"images must have shape (n, H, W) or (n, H, W, 1), got {images.shape}. "
+            "Fix: pass a batch, e.g. image[None] for one image."
+        )
+    if value_range == "-1,1":
+        images = (images + 1.0) / 2.0
+    elif value_range != "0,1":
+        raise ValueError(
+            f"value_range must be one of {VALUE_RANGES}, got {value_range!r}."
+        )
+    return np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
+
+
+def tile_images(images, columns: int = 8, value_range: str = "-1,1", pad: int = 1):
+    """Tile a batch of images into one uint8 mosaic.
+
+    Args:
+        images: Float images, shape (n, H, W[, 1]).
+        columns: Images per row.
+        value_range: As for :func:`to_uint8`.
+        pad: Pixels of black border between images.
+
+    Returns:
+        uint8 array of shape (rows * (H + pad) + pad, columns * (W + pad) + pad).
+    """
+    pixels = to_uint8(images, value_range)
+    count, height, width = pixels.shape
+    columns = max(1, min(int(columns), count))
+    rows = -(-count // columns)
+    mosaic = np.zeros(
+        (rows * (height + pad) + pad, columns * (width + pad) + pad), dtype=np.uint8
+    )
+    for index in range(count):
+        row, column = divmod(index, columns)
+        top, left = pad + row * (height + pad), pad + column * (width + pad)
+        mosaic[top : top + height, left : left + width] = pixels[index]
+    return mosaic
+
+
+def image_grid(
+    images, columns=8, value_range="-1,1", title=None, labels=None, size=1.0
+):
+    """Show a batch of images as a grid in one small figure.
+
+    Args:
+        images: Float images, shape (n, H, W[, 1]).
+        columns: Images per row.
+        value_range: As for :func:`to_uint8`.
+        title: Figure title.
+        labels: Optional per-image captions (length n).
+        size: Inches per image (the figure is capped at 10 x 4 inches).
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    pixels = to_uint8(images, value_range)
+    count = len(pixels)
+    columns = max(1, min(int(columns), count))
+    rows = -(-count // columns)
+    figsize = (min(10.0, columns * size), min(4.0, rows * size + (0.3 if title else 0)))
+    fig, axes = plt.subplots(
+        rows, columns, figsize=figsize, dpi=FIGURE_DPI, squeeze=False
+    )
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < count:
+            ax.imshow(pixels[index], cmap="gray", vmin=0, vmax=255)
+            if labels is not None:
+                ax.set_title(str(labels[index]), fontsize=7, pad=1)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def loss_curves(history: dict, keys=None, title="Training curves", secondary=None):
+    """Plot per-epoch metrics from a Keras history dict.
+
+    Args:
+        history: Metric name to per-epoch values (``fit(...).history``).
+        keys: The metrics on the left panel (default: every key with "loss").
+        title: Figure title.
+        secondary: Metrics for a right panel (e.g. ``["D(x)", "D(G(z))"]``).
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    keys = keys or [k for k in history if "loss" in k]
+    panels = 2 if secondary else 1
+    fig, axes = plt.subplots(
+        1, panels, figsize=(4.5 * panels, 3), dpi=FIGURE_DPI, squeeze=False
+    )
+    for ax, names in zip(axes[0], [keys, secondary or []], strict=False):
+        for name in names:
+            values = history[name]
+            ax.plot(np.arange(1, len(values) + 1), values, label=name)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_gif(frames, path, duration_ms: int = 250, scale: int = 1):
+    """Write uint8 frames as an animated GIF (loops forever).
+
+    Args:
+        frames: A list of uint8 arrays of equal shape (H, W).
+        path: The output file.
+        duration_ms: Display time of each frame.
+        scale: Integer upscaling factor (nearest neighbour).
+
+    Returns:
+        The path written.
+    """
+    from PIL import Image
+
+    if len(frames) == 0:
+        raise ValueError("write_gif needs at least one frame; record some first.")
+    images = []
+    for frame in frames:
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 2:
+            raise ValueError(
+                f"Each frame must be a uint8 (H, W) array, got {frame.dtype} "
+                f"{frame.shape}. Fix: use plotting.tile_images()."
+            )
+        image = Image.fromarray(frame, mode="L")
+        if scale > 1:
+            image = image.resize(
+                (frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST
+            )
+        images.append(image)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    images[0].save(
+        path,
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        optimize=True,
+    )
+    return path
+
+
+def interpolation_strips(rows: dict, value_range="-1,1", title=None):
+    """Show several interpolation strips, one labelled row each.
+
+    Args:
+        rows: Row label to images (n, H, W[, 1]), all rows of equal length.
+        value_range: As for :func:`to_uint8`.
+        title: Figure title.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    strips = [to_uint8(rows[label], value_range) for label in labels]
+    steps = len(strips[0])
+    fig, axes = plt.subplots(
+        len(strips),
+        steps,
+        dpi=FIGURE_DPI,
+        squeeze=False,
+        figsize=(min(10.0, 0.8 * steps + 0.8), 0.9 * len(strips) + 0.3),
+    )
+    for row, (label, strip) in enumerate(zip(labels, strips, strict=True)):
+        for column in range(steps):
+            ax = axes[row][column]
+            ax.imshow(strip[column], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row][0].set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def class_bars(counts, title="Generated digits by predicted class", max_share=None):
+    """Draw a class histogram as shares, with an optional limit line.
+
+    Args:
+        counts: Ten counts (``evaluation.class_histogram`` output).
+        title: Figure title.
+        max_share: Draw a horizontal line at this share (e.g. 0.2).
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(counts, dtype=np.float64)
+    shares = counts / max(counts.sum(), 1.0)
+    fig, ax = plt.subplots(figsize=(5, 2.5), dpi=FIGURE_DPI)
+    ax.bar(np.arange(len(shares)), shares, color="tab:blue")
+    ax.axhline(0.1, color="gray", lw=0.8, ls=":", label="uniform 10%")
+    if max_share is not None:
+        ax.axhline(
+            max_share, color="tab:red", lw=0.8, ls="--", label=f"limit {max_share:.0%}"
+        )
+    ax.set_xticks(np.arange(len(shares)))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("share")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

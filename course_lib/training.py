@@ -1,0 +1,728 @@
+"""Train the DCGAN with ``model.fit``: a ``keras.Model`` with a custom ``train_step``.
+
+``GAN.train_step`` alternates one discriminator step and one generator step on
+every batch, each with its own optimizer and the losses of ``course_lib.losses``.
+The two steps are also methods (``d_step`` and ``g_step``) so that tests can
+check that each one changes only its own network.
+
+``build_gan`` returns a compiled ``GAN``; open choices (precision, XLA, steps per
+execution) come from ``hardware.recommended_settings()``. ``train_or_load`` trains
+with resumable checkpoints, or loads the shipped generator in the full profile;
+``train_gan_command`` is ``python -m course_lib.train gan``.
+
+Introduced in notebooks/04_gan_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from course_lib import callbacks as course_callbacks  # noqa: E402
+from course_lib import config, data, hardware, losses, models  # noqa: E402
+
+try:
+    from course_lib.vae import VAE, build_vae  # noqa: F401  (re-export: issue 4 names training.VAE)
+except ImportError:  # vae.py is being written by another helper; see models.py.
+    pass
+
+GAN_KEY = "gan"
+GAN_WEIGHTS_FILE = "gan_generator.weights.h5"
+GAN_HISTORY_FILE = "gan_history.json"
+GAN_COMMAND = "python -m course_lib.train gan --profile full"
+RETRAIN_ENV_VAR = "COURSE_RETRAIN"
+IMAGE_SHAPE = (28, 28, 1)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class GAN(keras.Model):
+    """A generator and a discriminator trained against each other by ``fit``.
+
+    Args:
+        generator: Maps (batch, latent_dim) noise to (batch, 28, 28, 1) images.
+        discriminator: Maps images to (batch, 1) logits.
+        latent_dim: Size of z (read from the generator when ``None``).
+        generator_loss_kind: ``"non_saturating"`` or ``"minimax"``, as for
+            ``losses.generator_loss``.
+        seed: Seed of the latent noise drawn in ``train_step``.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim=None,
+        generator_loss_kind="non_saturating",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if latent_dim is None:
+            latent_dim = int(generator.inputs[0].shape[-1])
+        self.latent_dim = models.check_latent_dim(latent_dim)
+        if generator_loss_kind not in losses.GENERATOR_LOSS_KINDS:
+            raise ValueError(
+                f"generator_loss_kind must be one of {losses.GENERATOR_LOSS_KINDS}, "
+                f"got {generator_loss_kind!r}."
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_loss_kind = generator_loss_kind
+        self.seed = seed
+        self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.real_score_tracker = keras.metrics.Mean(name="D(x)")
+        self.fake_score_tracker = keras.metrics.Mean(name="D(G(z))")
+        # Both networks are functional models, built on creation; so is the GAN.
+        self.built = True
+
+    # ----------------------------------------------------------------- set-up
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        """Attach one optimizer per network (plus ``fit`` options).
+
+        Args:
+            d_optimizer: The discriminator's optimizer.
+            g_optimizer: The generator's optimizer.
+            **kwargs: Passed to ``keras.Model.compile`` (``jit_compile``,
+                ``steps_per_execution``).
+        """
+        kwargs.setdefault("auto_scale_loss", False)
+        super().compile(optimizer=d_optimizer, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    def optimizer_variable_groups(self):
+        """Return ``(optimizer, variables)`` pairs, for checkpointing."""
+        return [
+            (self.d_optimizer, self.discriminator.trainable_variables),
+            (self.g_optimizer, self.generator.trainable_variables),
+        ]
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.real_score_tracker,
+            self.fake_score_tracker,
+        ]
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim,
+            "generator_loss_kind": self.generator_loss_kind,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(
+            config["discriminator"]
+        )
+        return cls(**config)
+
+    # ------------------------------------------------------------- training
+
+    def sample_latent(self, batch_size):
+        """Draw standard-normal latent vectors from the model's seed generator."""
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.noise_seed)
+
+    def _check_real_images(self, real_images):
+        shape = tuple(real_images.shape)
+        if len(shape) != 4 or shape[1:] != IMAGE_SHAPE:
+            raise ValueError(
+                f"GAN.fit expects images of shape (batch, 28, 28, 1), got {shape}. "
+                "Fix: add the channel axis with data.scale_images(images) (which "
+                "also scales to [-1, 1]), and pass the images alone: fit(dataset)."
+            )
+        if not real_images.dtype.is_floating:
+            raise ValueError(
+                f"GAN.fit expects float images in [-1, 1], got dtype "
+                f"{real_images.dtype.name}. Fix: data.scale_images(images, '-1,1')."
+            )
+
+    @staticmethod
+    def _scale_for_replicas(loss):
+        # Gradients are summed over replicas, so each replica's loss is divided
+        # by their number (as Keras's own train_step does).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
+
+    def d_step(self, real_images, z):
+        """One discriminator update on a real batch and fakes made from ``z``.
+
+        Only the discriminator's weights change.
+
+        Args:
+            real_images: float (batch, 28, 28, 1) in [-1, 1].
+            z: Latent vectors (batch, latent_dim).
+
+        Returns:
+            ``(d_loss, real_logits, fake_logits)``.
+        """
+        fake_images = self.generator(z, training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real_images, training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            d_loss = losses.discriminator_loss(
+                tf.cast(real_logits, "float32"), tf.cast(fake_logits, "float32")
+            )
+            scaled = self.d_optimizer.scale_loss(self._scale_for_replicas(d_loss))
+        variables = self.discriminator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss, real_logits, fake_logits
+
+    def g_step(self, z):
+        """One generator update: make D call ``G(z)`` real. Only G's weights change.
+
+        Args:
+            z: Latent vectors (batch, latent_dim).
+
+        Returns:
+            ``(g_loss, fake_logits)``.
+        """
+        with tf.GradientTape() as tape:
+            fake_images = self.generator(z, training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            g_loss = losses.generator_loss(
+                tf.cast(fake_logits, "float32"), kind=self.generator_loss_kind
+            )
+            scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
+        variables = self.generator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return g_loss, fake_logits
+
+    def train_step(self, batch):
+        real_images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        self._check_real_images(real_images)
+        batch_size = tf.shape(real_images)[0]
+        d_loss, real_logits, fake_logits = self.d_step(
+            real_images, self.sample_latent(batch_size)
+        )
+        g_loss, _ = self.g_step(self.sample_latent(batch_size))
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.real_score_tracker.update_state(
+            tf.sigmoid(tf.cast(real_logits, "float32"))
+        )
+        self.fake_score_tracker.update_state(
+            tf.sigmoid(tf.cast(fake_logits, "float32"))
+        )
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def generate(self, count, seed=0, batch_size=500):
+        """Return ``count`` generated images as a float32 NumPy array in [-1, 1].
+
+        Args:
+            count: How many images.
+            seed: Seed of the latent vectors (the same seed gives the same images).
+            batch_size: Images per forward pass.
+
+        Returns:
+            float32 array of shape (count, 28, 28, 1).
+        """
+        latent = fixed_latents(count, self.latent_dim, seed)
+        images = self.generator.predict(latent, batch_size=batch_size, verbose=0)
+        return np.asarray(images, dtype=np.float32)
+
+
+# ------------------------------------------------------------------- building
+
+
+def resolve_settings(
+    precision=None, jit_compile=None, steps_per_execution=None
+) -> dict:
+    """Fill the open choices from ``hardware.recommended_settings()``.
+
+    Args:
+        precision: A Keras dtype policy name, or ``None`` for the recommended one.
+        jit_compile: Whether to compile ``train_step`` with XLA, or ``None``.
+        steps_per_execution: Batches per call into the compiled step, or ``None``.
+
+    Returns:
+        A dict with ``precision``, ``jit_compile`` and ``steps_per_execution``.
+    """
+    recommended = hardware.recommended_settings()
+    settings = {
+        "precision": recommended["precision"] if precision is None else precision,
+        "jit_compile": recommended["jit_compile"]
+        if jit_compile is None
+        else jit_compile,
+        "steps_per_execution": (
+            recommended["steps_per_execution"]
+            if steps_per_execution is None
+            else steps_per_execution
+        ),
+    }
+    valid = ("float32", "mixed_float16", "mixed_bfloat16")
+    if settings["precision"] not in valid:
+        raise ValueError(
+            f"precision must be one of {valid}, got {settings['precision']!r}."
+        )
+    return settings
+
+
+def build_gan(
+    latent_dim: int = 100,
+    precision: str | None = None,
+    strategy=None,
+    jit_compile: bool | None = None,
+    steps_per_execution: int | None = None,
+    learning_rate: float = 2e-4,
+    beta_1: float = 0.5,
+    generator_loss_kind: str = "non_saturating",
+    seed: int | None = config.DEFAULT_SEED,
+) -> GAN:
+    """Build and compile the DCGAN, ready for ``fit(dataset)``.
+
+    Args:
+        latent_dim: Size of z (positive).
+        precision: Keras dtype policy for these models (``None``: the fastest
+            safe one, from ``hardware.recommended_settings()``). The global
+            policy is restored afterwards.
+        strategy: A ``tf.distribute.Strategy``; the models and optimizers are
+            built inside its scope, so ``fit`` runs on all its replicas.
+        jit_compile: XLA-compile the train step (``None``: recommended).
+        steps_per_execution: Batches per compiled call (``None``: recommended).
+        learning_rate: Adam learning rate for both networks (DCGAN paper: 2e-4).
+        beta_1: Adam's first-moment decay (DCGAN paper: 0.5).
+        generator_loss_kind: ``"non_saturating"`` or ``"minimax"``.
+        seed: Seed of the training noise.
+
+    Returns:
+        A compiled :class:`GAN`; ``gan.settings`` records the choices made.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    models.check_latent_dim(latent_dim)
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+    settings = resolve_settings(precision, jit_compile, steps_per_execution)
+    previous_policy = keras.config.dtype_policy()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    try:
+        keras.config.set_dtype_policy(settings["precision"])
+        with scope:
+            generator = models.dcgan_generator(latent_dim)
+            discriminator = models.dcgan_discriminator()
+            gan = GAN(generator, discriminator, latent_dim, generator_loss_kind, seed)
+            optimizers = []
+            for _ in range(2):
+                optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+                if settings["precision"] == "mixed_float16":
+                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+                optimizers.append(optimizer)
+            gan.compile(
+                d_optimizer=optimizers[0],
+                g_optimizer=optimizers[1],
+                jit_compile=settings["jit_compile"],
+                steps_per_execution=settings["steps_per_execution"],
+            )
+            for optimizer, variables in gan.optimizer_variable_groups():
+                optimizer.build(variables)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    gan.settings = settings
+    return gan
+
+
+# --------------------------------------------------------------- latent space
+
+
+def fixed_latents(count: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """Return ``count`` standard-normal latent vectors fixed by ``seed``.
+
+    Args:
+        count: How many vectors.
+        latent_dim: Their size.
+        seed: NumPy seed (the same seed always gives the same vectors).
+
+    Returns:
+        float32 array of shape (count, latent_dim).
+    """
+    models.check_latent_dim(latent_dim)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((count, latent_dim)).astype(np.float32)
+
+
+def lerp(z0, z1, steps: int) -> np.ndarray:
+    """Return ``(1 - t) z0 + t z1`` at ``steps`` evenly spaced t in [0, 1]."""
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return ((1.0 - t) * z0 + t * z1).astype(np.float32)
+
+
+def slerp(z0, z1, steps: int) -> np.ndarray:
+    """Spherical interpolation along the great circle from ``z0`` to ``z1``.
+
+    ``sin((1-t) theta)/sin(theta) z0 + sin(t theta)/sin(theta) z1`` where theta is
+    the angle between them; it falls back to lerp when they are (anti)parallel.
+
+    Args:
+        z0: Start vector (latent_dim,).
+        z1: End vector (latent_dim,).
+        steps: Number of points, ends included.
+
+    Returns:
+        float32 array of shape (steps, latent_dim).
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    cosine = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1))
+    theta = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if np.sin(theta) < 1e-6:
+        return lerp(z0, z1, steps)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    path = (np.sin((1.0 - t) * theta) * z0 + np.sin(t * theta) * z1) / np.sin(theta)
+    return path.astype(np.float32)
+
+
+# ------------------------------------------------------------ shipped weights
+
+
+def save_generator_float16(generator: keras.Model, path) -> Path:
+    """Save the generator's weights as float16 (half the size), atomically.
+
+    Args:
+        generator: A ``models.dcgan_generator``.
+        path: A file ending in ``.weights.h5``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    latent_dim = int(generator.inputs[0].shape[-1])
+    previous_policy = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("float16")
+        half = models.dcgan_generator(latent_dim)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    half.set_weights(
+        [np.asarray(w).astype(np.float16) for w in generator.get_weights()]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return course_callbacks.atomic_write(path.parent, path.name, half.save_weights)
+
+
+def load_generator_weights(generator: keras.Model, path) -> keras.Model:
+    """Load weights saved by :func:`save_generator_float16` into ``generator``.
+
+    Args:
+        generator: A ``models.dcgan_generator`` with the same latent size.
+        path: The ``.weights.h5`` file.
+
+    Returns:
+        The same generator, with the weights cast to its own dtypes.
+
+    Raises:
+        ValueError: If the file belongs to another architecture.
+    """
+    latent_dim = int(generator.inputs[0].shape[-1])
+    previous_policy = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("float16")
+        half = models.dcgan_generator(latent_dim)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    try:
+        half.load_weights(path)
+    except ValueError as error:
+        raise ValueError(
+            f"The weights in {Path(path).name} do not fit a DCGAN generator with "
+            f"latent_dim={latent_dim} ({error}). Fix: build the generator with the "
+            f"latent_dim it was trained with, or retrain with `{GAN_COMMAND}`."
+        ) from None
+    generator.set_weights(
+        [
+            np.asarray(w).astype(v.dtype)
+            for w, v in zip(half.get_weights(), generator.weights, strict=True)
+        ]
+    )
+    return generator
+
+
+# ------------------------------------------------------------ train or load
+
+
+def gan_epochs(profile: config.Profile) -> int:
+    """Return the GAN's epoch count for a profile (``gan_epochs`` if it has one)."""
+    return int(getattr(profile, "gan_epochs", profile.epochs))
+
+
+def fit_with_checkpoints(
+    model: keras.Model,
+    dataset,
+    epochs: int,
+    directory,
+    resume: bool = True,
+    callbacks=(),
+    verbose="auto",
+) -> tuple[dict, dict]:
+    """Run ``model.fit`` with atomic checkpoints and a NaN guard, resuming if possible.
+
+    An unfinished run in ``directory`` (fewer than ``epochs`` epochs) is resumed:
+    weights, optimizer state, noise seed, epoch counter and history. A finished
+    run, or ``resume=False``, starts afresh.
+
+    Args:
+        model: A compiled model (any ``keras.Model``).
+        dataset: What ``fit`` trains on.
+        epochs: The total number of epochs of the run.
+        directory: The checkpoint folder.
+        resume: Whether to continue an unfinished run.
+        callbacks: More callbacks (e.g. ``SampleGrid``).
+        verbose: Passed to ``fit``.
+
+    Returns:
+        ``(history, info)``: the whole run's per-epoch history, and a dict with
+        ``initial_epoch`` and ``seconds`` (this call's training time).
+    """
+    directory = Path(directory)
+    state = course_callbacks.read_checkpoint_state(directory)
+    initial_epoch, history = 0, {}
+    if state is not None and resume and state["epoch"] < epochs:
+        state = course_callbacks.load_checkpoint(model, directory)
+        initial_epoch, history = state["epoch"], state["history"]
+    elif state is not None:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = course_callbacks.AtomicCheckpoint(directory, initial_history=history)
+    all_callbacks = [course_callbacks.NaNGuard(), checkpoint, *callbacks]
+    start = time.perf_counter()
+    model.fit(
+        dataset,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    return checkpoint.history, {"initial_epoch": initial_epoch, "seconds": seconds}
+
+
+def shipped_weights_path() -> Path:
+    """Return ``data/weights/gan_generator.weights.h5`` (it may not exist)."""
+    return config.data_dir() / "weights" / GAN_WEIGHTS_FILE
+
+
+def _retrain_requested() -> bool:
+    return os.environ.get(RETRAIN_ENV_VAR, "").strip() not in ("", "0")
+
+
+def load_shipped_gan(**build_kwargs) -> tuple[GAN, dict, dict]:
+    """Build a GAN and load the shipped generator, checked against the manifest.
+
+    Returns:
+        ``(gan, history, manifest_entry)``.
+    """
+    from course_lib import evaluation
+
+    path = evaluation.verified_weights_path(GAN_KEY, GAN_COMMAND)
+    entry = evaluation.read_manifest()[GAN_KEY]
+    gan = build_gan(latent_dim=entry["latent_dim"], **build_kwargs)
+    load_generator_weights(gan.generator, path)
+    history_path = path.parent / entry["history_file"]
+    with open(history_path, encoding="utf-8") as handle:
+        history = json.load(handle)["history"]
+    return gan, history, entry
+
+
+def train_or_load(
+    profile: config.Profile | None = None,
+    images=None,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool | None = None,
+    checkpoint_directory=None,
+    callbacks=(),
+    verbose="auto",
+    **build_kwargs,
+) -> tuple[GAN, dict, dict]:
+    """Train the DCGAN for the profile, or load the shipped one.
+
+    Quick profile: always trains (so CI runs the real training path). Full
+    profile: loads the shipped generator when present, unless ``retrain`` (or
+    ``COURSE_RETRAIN=1``); training resumes an interrupted run from its
+    checkpoints in ``data/checkpoints/gan_<profile>``.
+
+    Args:
+        profile: The run's profile (default: ``config.get_profile()``).
+        images: float32 training images in [-1, 1] (default: the profile's share
+            of MNIST).
+        seed: Seed of the data order and the training noise.
+        retrain: Force training (``None``: read ``COURSE_RETRAIN``).
+        checkpoint_directory: Where checkpoints go.
+        callbacks: Extra callbacks for ``fit`` (e.g. a ``SampleGrid``).
+        verbose: Passed to ``fit``.
+        **build_kwargs: Passed to :func:`build_gan`.
+
+    Returns:
+        ``(gan, history, info)``; ``info["source"]`` is ``"trained"`` or
+        ``"shipped"`` and the rest is the provenance.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    profile = profile or config.get_profile()
+    retrain = _retrain_requested() if retrain is None else retrain
+    if not profile.is_quick and not retrain and shipped_weights_path().exists():
+        gan, history, entry = load_shipped_gan(**build_kwargs)
+        return gan, history, {"source": "shipped", **entry}
+    if images is None:
+        images = data.training_images(data.load_mnist(verbose=False), profile)
+    images = data.check_images(images)
+    if images.ndim != 4 or images.dtype != np.float32:
+        raise ValueError(
+            "train_or_load expects float32 images of shape (n, 28, 28, 1) in "
+            "[-1, 1]. Fix: data.scale_images(uint8_images, '-1,1')."
+        )
+    gan = build_gan(seed=seed, **build_kwargs)
+    dataset = data.make_dataset(images, profile.batch_size, seed=seed)
+    directory = checkpoint_directory or config.checkpoint_dir(f"gan_{profile.name}")
+    epochs = gan_epochs(profile)
+    history, info = fit_with_checkpoints(
+        gan, dataset, epochs, directory, callbacks=callbacks, verbose=verbose
+    )
+    info.update(
+        source="trained",
+        epochs=epochs,
+        batch_size=profile.batch_size,
+        train_images=len(images),
+        settings=gan.settings,
+    )
+    return gan, history, info
+
+
+def evaluate_generator(gan: GAN, mnist, count: int = 1000, seed: int = 1) -> dict:
+    """Measure samples with the evaluation classifier: quality, coverage, FID.
+
+    Args:
+        gan: A trained GAN.
+        mnist: The ``data.load_mnist()`` result (real digits for FID).
+        count: How many samples (and real images per FID half).
+        seed: Seed of the latent vectors.
+
+    Returns:
+        A dict with ``recognisable_fraction``, ``class_counts``,
+        ``largest_share``, ``all_digits_present``, ``fid`` and ``fid_floor``.
+    """
+    from course_lib import evaluation
+
+    samples = gan.generate(count, seed=seed)
+    counts = evaluation.class_histogram(samples, value_range="-1,1")
+    coverage = evaluation.coverage_check(counts)
+    real = mnist.x_test[:count]
+    return {
+        "samples": count,
+        "recognisable_fraction": evaluation.recognisable_fraction(
+            samples, value_range="-1,1"
+        ),
+        "class_counts": [int(c) for c in counts],
+        "largest_share": coverage["largest_share"],
+        "all_digits_present": coverage["all_digits_present"],
+        "fid": evaluation.classifier_fid(real, samples, generated_value_range="-1,1"),
+        "fid_floor": evaluation.fid_floor(mnist.x_train, sample_size=len(real)),
+    }
+
+
+def train_gan_command(profile: config.Profile, seed: int) -> dict:
+    """Train the DCGAN from scratch and (full profile) ship its generator.
+
+    Writes ``data/weights/gan_generator.weights.h5`` (float16), the history and
+    provenance in ``data/weights/gan_history.json``, and the ``gan`` entry of
+    ``data/weights/MANIFEST.json`` with the sha256. The quick profile trains and
+    evaluates but ships nothing.
+
+    Args:
+        profile: The profile to train with.
+        seed: The seed.
+
+    Returns:
+        A summary dict (time, quality figures, files written).
+    """
+    from course_lib import evaluation
+
+    config.seed_everything(seed)
+    mnist = data.load_mnist()
+    images = data.training_images(mnist, profile)
+    gan, history, info = train_or_load(
+        profile,
+        images,
+        seed=seed,
+        retrain=True,
+        checkpoint_directory=config.checkpoint_dir(f"gan_{profile.name}_command"),
+        verbose=2,
+    )
+    results = evaluate_generator(gan, mnist, count=profile.eval_samples)
+    summary = {
+        "training_seconds": round(info["seconds"], 1),
+        "resumed_from_epoch": info["initial_epoch"],
+        **{k: v for k, v in results.items()},
+    }
+    if profile.is_quick:
+        summary["shipped"] = "nothing (quick profile)"
+        return summary
+    weights_path = save_generator_float16(gan.generator, shipped_weights_path())
+    provenance = {
+        "command": GAN_COMMAND,
+        "data_source": mnist.source,
+        "train_images": len(images),
+        "epochs": info["epochs"],
+        "batch_size": info["batch_size"],
+        "seed": seed,
+        "settings": info["settings"],
+        "learning_rate": 2e-4,
+        "training_seconds": round(info["seconds"], 1),
+        "trained_on": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "machine": f"{os.cpu_count()} CPU cores, no GPU"
+        if not hardware.gpu_names()
+        else ", ".join(hardware.gpu_names()),
+    }
+    history_path = weights_path.parent / GAN_HISTORY_FILE
+    record = {"history": history, "provenance": provenance, "results": results}
+
+    def write_history(path):
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1)
+
+    course_callbacks.atomic_write(history_path.parent, history_path.name, write_history)
+    entry = {
+        "file": GAN_WEIGHTS_FILE,
+        "sha256": data.sha256_of(weights_path),
+        "history_file": GAN_HISTORY_FILE,
+        "latent_dim": gan.latent_dim,
+        "storage_dtype": "float16",
+        "provenance": provenance,
+        "results": results,
+    }
+    evaluation.update_manifest(GAN_KEY, entry)
+    summary["weights"] = f"data/weights/{GAN_WEIGHTS_FILE}"
+    summary["weights_megabytes"] = round(weights_path.stat().st_size / 1e6, 2)
+    return summary

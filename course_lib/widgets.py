@@ -1,0 +1,159 @@
+"""Interactive explorers (ipywidgets) that also leave a static figure behind.
+
+A widget only works in a live kernel: on GitHub, or in a notebook opened without
+its kernel, it shows nothing. So every explorer here also draws a static
+matplotlib figure of the same kind of sweep, which the committed notebook shows.
+
+Introduced in notebooks/04_gan_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from course_lib import plotting
+
+IMAGE_SCALE = 6
+
+
+def base_latent(latent_dim: int, seed: int) -> np.ndarray:
+    """Return the standard-normal latent vector fixed by ``seed``, (latent_dim,)."""
+    if not isinstance(latent_dim, int) or latent_dim <= 0:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+    return np.random.default_rng(seed).standard_normal(latent_dim).astype(np.float32)
+
+
+def decode(generator, latent, value_range: str = "-1,1") -> np.ndarray:
+    """Run a generator (or decoder) on latent vectors and return uint8 images.
+
+    Args:
+        generator: A Keras model mapping (n, latent_dim) to (n, 28, 28, 1).
+        latent: Array of shape (n, latent_dim) or (latent_dim,).
+        value_range: The model's output range, ``"-1,1"`` or ``"0,1"``.
+
+    Returns:
+        uint8 array of shape (n, 28, 28).
+    """
+    latent = np.asarray(latent, dtype=np.float32)
+    if latent.ndim == 1:
+        latent = latent[None]
+    images = generator(latent, training=False)
+    return plotting.to_uint8(np.asarray(images, dtype=np.float32), value_range)
+
+
+def sweep_figure(
+    generator,
+    latent_dim,
+    seeds=(0, 1, 2),
+    dimension=0,
+    values=(-2.0, -1.0, 0.0, 1.0, 2.0),
+    value_range="-1,1",
+):
+    """Draw the static version of the explorer: one latent coordinate swept per seed.
+
+    Each row starts from the latent vector of one seed and sets coordinate
+    ``dimension`` to each of ``values`` (what moving one slider does).
+
+    Args:
+        generator: The generator (or decoder).
+        latent_dim: Its latent size.
+        seeds: One row per seed.
+        dimension: The coordinate that is swept.
+        values: The values it takes.
+        value_range: The generator's output range.
+
+    Returns:
+        The matplotlib figure.
+    """
+    rows = {}
+    for seed in seeds:
+        latents = np.repeat(base_latent(latent_dim, seed)[None], len(values), axis=0)
+        latents[:, dimension] = values
+        images = decode(generator, latents, value_range)
+        rows[f"seed {seed}"] = images.astype(np.float32) / 255.0
+    title = (
+        f"z[{dimension}] = " + ", ".join(f"{v:g}" for v in values) + " (left to right)"
+    )
+    return plotting.interpolation_strips(rows, value_range="0,1", title=title)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    picture = Image.fromarray(image, mode="L")
+    picture = picture.resize(
+        (image.shape[1] * IMAGE_SCALE, image.shape[0] * IMAGE_SCALE), Image.NEAREST
+    )
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def latent_explorer(
+    generator, latent_dim=None, sliders=4, seed=0, value_range="-1,1", show_static=True
+):
+    """Build a seed + latent-slider explorer; optionally draw its static figure too.
+
+    The seed picks a latent vector z; the sliders override its first
+    ``sliders`` coordinates (range -3..3, i.e. +-3 prior standard deviations).
+
+    Args:
+        generator: The generator (or decoder).
+        latent_dim: Its latent size (read from the model when ``None``).
+        sliders: How many latent coordinates get a slider.
+        seed: The initial seed.
+        value_range: The generator's output range.
+        show_static: Also draw :func:`sweep_figure` (for readers without a
+            kernel, such as GitHub).
+
+    Returns:
+        ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    import ipywidgets
+
+    if latent_dim is None:
+        latent_dim = int(generator.inputs[0].shape[-1])
+    if not isinstance(sliders, int) or not 1 <= sliders <= latent_dim:
+        raise ValueError(
+            f"sliders must be an integer in 1..{latent_dim}, got {sliders!r}."
+        )
+    seed_slider = ipywidgets.IntSlider(value=seed, min=0, max=999, description="seed")
+    coordinate_sliders = [
+        ipywidgets.FloatSlider(
+            value=0.0, min=-3.0, max=3.0, step=0.1, description=f"z[{index}]"
+        )
+        for index in range(sliders)
+    ]
+    picture = ipywidgets.Image(format="png")
+
+    def refresh_sliders(change=None):
+        latent = base_latent(latent_dim, seed_slider.value)
+        for index, slider in enumerate(coordinate_sliders):
+            slider.unobserve(redraw, names="value")
+            slider.value = float(np.clip(np.round(latent[index], 1), -3.0, 3.0))
+            slider.observe(redraw, names="value")
+        redraw()
+
+    def redraw(change=None):
+        latent = base_latent(latent_dim, seed_slider.value)
+        for index, slider in enumerate(coordinate_sliders):
+            latent[index] = slider.value
+        picture.value = _png(decode(generator, latent, value_range)[0])
+
+    for slider in coordinate_sliders:
+        slider.observe(redraw, names="value")
+    seed_slider.observe(refresh_sliders, names="value")
+    refresh_sliders()
+    widget = ipywidgets.HBox(
+        [ipywidgets.VBox([seed_slider, *coordinate_sliders]), picture]
+    )
+    figure = (
+        sweep_figure(generator, latent_dim, value_range=value_range)
+        if show_static
+        else None
+    )
+    return widget, figure

@@ -1,0 +1,38 @@
+"""Tests for course_lib.models: DCGAN shapes, sizes and input checks."""
+
+import numpy as np
+import pytest
+
+from course_lib import models
+
+
+def test_generator_shape_range_and_parameter_count():
+    generator = models.dcgan_generator(latent_dim=100)
+    images = np.asarray(generator(np.zeros((2, 100), np.float32)))
+    assert images.shape == (2, 28, 28, 1)
+    assert np.all(np.abs(images) <= 1.0)
+    # Dense (no bias) + BN(4 per unit) + ConvT 256->128, 128->64, 64->1 (no bias)
+    # + BN on 128 and 64 channels, counted by hand.
+    expected = 100 * 12544 + 4 * 12544 + 25 * 256 * 128 + 4 * 128 + 25 * 128 * 64
+    expected += 4 * 64 + 25 * 64
+    assert generator.count_params() == expected
+
+
+def test_discriminator_shape_and_parameter_count():
+    discriminator = models.dcgan_discriminator()
+    logits = np.asarray(discriminator(np.zeros((3, 28, 28, 1), np.float32)))
+    assert logits.shape == (3, 1)
+    expected = (25 * 64 + 64) + (25 * 64 * 128 + 128) + (7 * 7 * 128 + 1)
+    assert discriminator.count_params() == expected
+
+
+@pytest.mark.parametrize("latent_dim", [0, -1, 3.0, "100", None])
+def test_bad_latent_dim_names_the_fix(latent_dim):
+    with pytest.raises(ValueError, match="positive integer"):
+        models.dcgan_generator(latent_dim=latent_dim)
+
+
+def test_reexports_from_their_owning_modules():
+    from course_lib import evaluation
+
+    assert models.mnist_classifier is evaluation.mnist_classifier

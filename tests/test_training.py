@@ -1,0 +1,201 @@
+"""Tests for course_lib.training: the GAN's steps, builder, latent paths, weights."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib import config, models, training
+
+LATENT_DIM = 4
+
+
+def tiny_networks(latent_dim=LATENT_DIM, dropout=False):
+    """A linear generator and a linear discriminator, small enough to run eagerly."""
+    z = keras.Input((latent_dim,))
+    x = keras.layers.Dense(28 * 28, activation="tanh")(z)
+    generator = keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
+    image = keras.Input((28, 28, 1))
+    h = keras.layers.Flatten()(image)
+    if dropout:
+        h = keras.layers.Dropout(0.3)(h)
+    discriminator = keras.Model(image, keras.layers.Dense(1)(h))
+    return generator, discriminator
+
+
+def tiny_gan(learning_rate=1e-2, optimizer="adam", seed=0, dropout=False):
+    keras.utils.set_random_seed(seed)
+    generator, discriminator = tiny_networks(dropout=dropout)
+    gan = training.GAN(generator, discriminator, seed=seed)
+
+    def make():
+        if optimizer == "sgd":
+            return keras.optimizers.SGD(learning_rate)
+        return keras.optimizers.Adam(learning_rate)
+
+    gan.compile(d_optimizer=make(), g_optimizer=make())
+    return gan
+
+
+def real_batch(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
+
+
+def weights_of(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_d_step_updates_only_the_discriminator():
+    gan = tiny_gan()
+    g_before, d_before = weights_of(gan.generator), weights_of(gan.discriminator)
+    gan.d_step(real_batch(), np.ones((8, LATENT_DIM), np.float32))
+    assert not changed(g_before, weights_of(gan.generator))
+    assert changed(d_before, weights_of(gan.discriminator))
+
+
+def test_g_step_updates_only_the_generator():
+    gan = tiny_gan()
+    g_before, d_before = weights_of(gan.generator), weights_of(gan.discriminator)
+    gan.g_step(np.ones((8, LATENT_DIM), np.float32))
+    assert changed(g_before, weights_of(gan.generator))
+    assert not changed(d_before, weights_of(gan.discriminator))
+
+
+def test_d_step_bias_update_matches_closed_form_gradient():
+    # For logits l = w.x + b, d/db [mean softplus(-r) + mean softplus(f)]
+    # = mean(-sigmoid(-r)) + mean(sigmoid(f)); one SGD step subtracts lr * that.
+    gan = tiny_gan(learning_rate=0.5, optimizer="sgd")
+    real, z = real_batch(), np.random.default_rng(1).normal(size=(8, LATENT_DIM))
+    z = z.astype(np.float32)
+    kernel, bias = (np.array(w, np.float64) for w in gan.discriminator.get_weights())
+    fakes = np.array(gan.generator(z), np.float64).reshape(8, -1)
+    r = real.reshape(8, -1).astype(np.float64) @ kernel[:, 0] + bias[0]
+    f = fakes @ kernel[:, 0] + bias[0]
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    gradient = np.mean(-sigmoid(-r)) + np.mean(sigmoid(f))
+    gan.d_step(real, z)
+    new_bias = gan.discriminator.get_weights()[1][0]
+    assert abs(new_bias - (bias[0] - 0.5 * gradient)) < 1e-5
+
+
+def test_fit_reports_all_four_trackers_and_trains_both_networks():
+    gan = tiny_gan()
+    g_before, d_before = weights_of(gan.generator), weights_of(gan.discriminator)
+    history = gan.fit(real_batch(16), batch_size=8, epochs=1, verbose=0).history
+    assert set(history) == {"d_loss", "g_loss", "D(x)", "D(G(z))"}
+    assert 0.0 < history["D(x)"][0] < 1.0
+    assert changed(g_before, weights_of(gan.generator))
+    assert changed(d_before, weights_of(gan.discriminator))
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.zeros((8, 28, 28), np.float32), "channel axis"),
+        (np.zeros((8, 28, 28, 1), np.uint8), "scale_images"),
+        (np.zeros((8, 32, 32, 1), np.float32), "channel axis"),
+    ],
+)
+def test_fit_rejects_bad_images_with_a_fix(images, message):
+    gan = tiny_gan()
+    with pytest.raises(ValueError, match=message):
+        gan.fit(images, batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("latent_dim", [0, -3, 2.5, True])
+def test_bad_latent_dim_raises(latent_dim):
+    with pytest.raises(ValueError, match="latent_dim"):
+        training.build_gan(latent_dim=latent_dim)
+
+
+def test_build_gan_sets_policy_only_for_its_models_and_restores_it():
+    before = keras.config.dtype_policy().name
+    gan = training.build_gan(
+        latent_dim=8,
+        precision="mixed_bfloat16",
+        jit_compile=False,
+        steps_per_execution=1,
+    )
+    assert keras.config.dtype_policy().name == before
+    conv = [layer for layer in gan.generator.layers if "conv" in layer.name][0]
+    assert conv.dtype_policy.name == "mixed_bfloat16"
+    assert gan.generator.output.dtype == "float32"  # the tanh layer stays float32
+    assert gan.settings["precision"] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        training.build_gan(precision="int8")
+
+
+def test_build_gan_trains_under_mirrored_strategy_on_cpu():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    gan = training.build_gan(
+        latent_dim=8,
+        strategy=strategy,
+        precision="float32",
+        jit_compile=False,
+        steps_per_execution=1,
+    )
+    assert gan.distribute_strategy is strategy
+    dataset = tf.data.Dataset.from_tensor_slices(real_batch(8)).batch(8)
+    g_before = weights_of(gan.generator)
+    history = gan.fit(dataset, epochs=1, verbose=0).history
+    assert np.isfinite(history["d_loss"][0]) and np.isfinite(history["g_loss"][0])
+    assert changed(g_before, weights_of(gan.generator))
+
+
+def test_slerp_matches_closed_form_and_keeps_the_norm():
+    e1, e2 = np.eye(3)[0], np.eye(3)[1]
+    path = training.slerp(e1, e2, 5)
+    np.testing.assert_allclose(path[2], (e1 + e2) / np.sqrt(2), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1.0, atol=1e-6)
+    angles = np.arctan2(path[:, 1], path[:, 0])
+    np.testing.assert_allclose(angles, np.linspace(0, np.pi / 2, 5), atol=1e-6)
+    lerp = training.lerp(e1, e2, 5)
+    np.testing.assert_allclose(lerp[2], [0.5, 0.5, 0.0], atol=1e-7)
+    assert np.linalg.norm(lerp[2]) < 0.71  # lerp cuts through the low-norm interior
+
+
+def test_fixed_latents_are_reproducible():
+    a = training.fixed_latents(4, 10, seed=3)
+    np.testing.assert_array_equal(a, training.fixed_latents(4, 10, seed=3))
+    assert a.shape == (4, 10) and a.dtype == np.float32
+
+
+def test_float16_generator_round_trip_and_wrong_architecture(tmp_path):
+    generator = models.dcgan_generator(latent_dim=100)
+    path = training.save_generator_float16(generator, tmp_path / "g.weights.h5")
+    assert path.stat().st_size < 5_000_000  # ~2.3 M parameters * 2 bytes
+    restored = training.load_generator_weights(models.dcgan_generator(100), path)
+    for original, loaded in zip(
+        generator.get_weights(), restored.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(loaded, original.astype(np.float16), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="latent_dim"):
+        training.load_generator_weights(models.dcgan_generator(latent_dim=50), path)
+
+
+def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path):
+    profile = dataclasses.replace(
+        config.get_profile("quick"), batch_size=16, gan_epochs=1
+    )
+    images = real_batch(32)
+    gan, history, info = training.train_or_load(
+        profile,
+        images,
+        retrain=True,
+        checkpoint_directory=tmp_path,
+        verbose=0,
+        latent_dim=8,
+        precision="float32",
+        jit_compile=False,
+        steps_per_execution=1,
+    )
+    assert info["source"] == "trained" and info["initial_epoch"] == 0
+    assert len(history["d_loss"]) == 1
+    assert gan.generate(3, seed=0).shape == (3, 28, 28, 1)
