@@ -1,6 +1,8 @@
 # The course's single entry point. Every target creates or refreshes .venv first.
 #   make lab                      open JupyterLab on the start-here notebook
 #   make test                     unit tests, then nbval on every notebook (quick profile)
+#   make browser-tests            every notebook in JupyterLab in headless Chromium
+#                                 (part of `make test`; needs apt-get install chromium)
 #   make course PROFILE=full      run every notebook in place (refreshes committed outputs)
 #   make bench                    the speed benchmark command
 
@@ -12,9 +14,10 @@ PROFILE ?= full
 # Outer limits: a dead kernel must never hang CI.
 NBVAL_TIMEOUT ?= 1500
 UNIT_TIMEOUT ?= 900
+BROWSER_TIMEOUT ?= 1200
 JOBS ?= 2
 
-.PHONY: venv lab test unit-tests notebook-tests course bench lint format clean
+.PHONY: venv lab test unit-tests notebook-tests browser-tests course bench lint format clean
 
 venv: $(STAMP)
 
@@ -27,15 +30,22 @@ $(STAMP): pyproject.toml
 lab: venv
 	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
 
-test: unit-tests notebook-tests
+test: unit-tests notebook-tests browser-tests
 
 unit-tests: venv
-	COURSE_PROFILE=quick timeout $(UNIT_TIMEOUT) $(BIN)/python -m pytest -n $(JOBS) tests
+	COURSE_PROFILE=quick timeout $(UNIT_TIMEOUT) $(BIN)/python -m pytest -n $(JOBS) tests \
+		--ignore=tests/browser
 
 notebook-tests: venv
 	COURSE_PROFILE=quick timeout $(NBVAL_TIMEOUT) $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		-n $(JOBS) --dist loadfile notebooks
+
+# One JupyterLab and one Chromium, notebooks one after another (skipped, with the
+# reason, where Chromium or Playwright is missing).
+browser-tests: venv
+	COURSE_PROFILE=quick COURSE_OFFLINE=1 timeout --kill-after=30 $(BROWSER_TIMEOUT) \
+		$(BIN)/python -m pytest -p no:xdist -rs tests/browser
 
 course: venv
 	$(BIN)/python -m course_lib.runner --profile $(PROFILE)

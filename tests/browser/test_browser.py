@@ -1,0 +1,117 @@
+"""Every course notebook runs in JupyterLab in headless Chromium, widgets render.
+
+For each ``notebooks/NN_*.ipynb``, in the quick profile: open it in JupyterLab
+in Debian's Chromium, run all cells, then check the saved notebook model (no
+error outputs, every code cell ran) and the page (every widget output became a
+widget view, every PNG output a loaded image). A screenshot of each notebook goes
+to ``build/screenshots/``.
+
+The checker's own tests come first: a working fixture must pass, and a widget
+that cannot render, a missing widget extension and a raising cell must each fail.
+"""
+
+from pathlib import Path
+
+import pytest
+from browser_support import (
+    WIDGET_MANAGER_EXTENSION,
+    LabServer,
+    check_notebook,
+    course_notebooks,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _problems_text(report):
+    return report.summary() + "\n" + "\n".join(report.problems)
+
+
+def test_checker_passes_working_widgets(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    report = check_notebook(
+        browser_context,
+        lab_server,
+        FIXTURES / "widgets_ok.ipynb",
+        screenshot_dir / "fixtures",
+        run_timeout=120,
+    )
+    record_report(report)
+    assert not report.problems, _problems_text(report)
+    # A slider and an interact(); one static figure. Counted from the saved model.
+    assert (report.widget_outputs, report.widgets_rendered) == (2, 2)
+    assert (report.png_outputs, report.images_rendered) == (1, 1)
+    assert report.screenshot.stat().st_size > 10_000
+
+
+def test_checker_fails_on_widget_that_cannot_render(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    report = check_notebook(
+        browser_context,
+        lab_server,
+        FIXTURES / "broken_widget.ipynb",
+        screenshot_dir / "fixtures",
+        run_timeout=120,
+        render_timeout=20,
+    )
+    record_report(report)
+    assert report.error_outputs == 0  # The kernel side is fine...
+    assert report.widget_outputs == 1
+    assert report.widgets_rendered == 0  # ...but the browser cannot show it.
+    assert any("failed to load" in problem for problem in report.problems), (
+        _problems_text(report)
+    )
+
+
+def test_checker_fails_on_error_output(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    report = check_notebook(
+        browser_context,
+        lab_server,
+        FIXTURES / "error_cell.ipynb",
+        screenshot_dir / "fixtures",
+        run_timeout=120,
+    )
+    record_report(report)
+    assert report.error_outputs == 1
+    assert any("RuntimeError" in problem for problem in report.problems)
+    # Run-all stops at the error, so the last cell never runs.
+    assert any(problem == "cell 3 did not run" for problem in report.problems), (
+        _problems_text(report)
+    )
+
+
+def test_checker_fails_without_widget_extension(
+    browser_requirements, browser_context, screenshot_dir, record_report
+):
+    with LabServer(disabled_extensions=(WIDGET_MANAGER_EXTENSION,)) as server:
+        report = check_notebook(
+            browser_context,
+            server,
+            FIXTURES / "widgets_ok.ipynb",
+            screenshot_dir / "fixtures",
+            run_timeout=120,
+            render_timeout=10,
+            screenshot_name="widgets_ok_without_widget_extension",
+        )
+    record_report(report)
+    assert report.error_outputs == 0
+    assert report.widget_outputs == 2
+    assert report.widgets_rendered == 0
+    assert any(
+        "no widget view (widget extension loaded?)" in problem
+        for problem in report.problems
+    )
+
+
+@pytest.mark.parametrize("notebook", course_notebooks(), ids=lambda path: path.stem)
+def test_notebook_runs_and_renders_in_browser(
+    notebook, lab_server, browser_context, screenshot_dir, record_report
+):
+    report = check_notebook(browser_context, lab_server, notebook, screenshot_dir)
+    record_report(report)
+    assert not report.problems, _problems_text(report)
+    assert report.executed_cells == report.code_cells > 0
