@@ -58,11 +58,11 @@ def test_checker_fails_on_widget_that_cannot_render(
     )
     record_report(report)
     assert report.error_outputs == 0  # The kernel side is fine...
-    assert report.widget_outputs == 1
-    assert report.widgets_rendered == 0  # ...but the browser cannot show it.
-    assert any("failed to load" in problem for problem in report.problems), (
-        _problems_text(report)
-    )
+    assert report.widget_outputs == 2
+    assert report.widgets_rendered == 0  # ...but the browser cannot show either.
+    problems = _problems_text(report)
+    assert "cell 1: widget not rendered: ipywidgets error view" in problems, problems
+    assert "cell 2: widget not rendered: Error displaying widget" in problems, problems
 
 
 def test_checker_fails_on_error_output(
