@@ -535,3 +535,9 @@ def fraction_of_peak(result: Result, peak: Result) -> float:
             "['total'] to measure()."
         )
     return result.gflops / peak.gflops
+
+
+if __name__ == "__main__":
+    from course_lib import bench_suite
+
+    raise SystemExit(bench_suite.main())

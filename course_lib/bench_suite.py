@@ -1,0 +1,934 @@
+"""The course's speed benchmarks: sampling, training and "LLM-style" generation.
+
+Each ``*_workloads`` function returns :class:`course_lib.bench.Workload` objects
+that :func:`course_lib.bench.measure_many` times side by side. The command
+``python -m course_lib.bench [--quick] [--json FILE]`` (see :func:`main`) runs
+them all and stores the figures in ``data/benchmarks/``; the file's layout is
+documented in ``data/benchmarks/README.md`` and checked by
+:func:`validate_record`.
+
+Introduced in notebooks/06_speed_benchmarks.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_lib import bench, models
+
+LATENT_DIM = 100
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def generator_in_policy(generator: keras.Model, policy: str) -> keras.Model:
+    """Return a copy of the DCGAN ``generator`` built under a dtype policy.
+
+    Args:
+        generator: A generator from :func:`course_lib.models.dcgan_generator`.
+        policy: ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+
+    Returns:
+        A new model with the same (float32) weights, computing in ``policy``.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy(policy)
+        copy = models.dcgan_generator(int(generator.inputs[0].shape[-1]))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def latents(batch_size: int, latent_dim: int = LATENT_DIM, seed: int = 0):
+    """Return a fixed batch of standard-normal latent vectors as a float32 tensor."""
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.standard_normal((batch_size, latent_dim), np.float32))
+
+
+SAMPLING_METHODS = (
+    "predict, 1 image per call (article)",
+    "predict, batched",
+    "direct call",
+    "tf.function",
+    "tf.function + XLA",
+    "tf.function, bfloat16",
+    "tf.function, float16",
+)
+
+
+def sampling_workload(generator: keras.Model, method: str, batch_size: int):
+    """Return a :class:`~course_lib.bench.Workload` generating images one way.
+
+    Args:
+        generator: The float32 DCGAN generator.
+        method: One of :data:`SAMPLING_METHODS`.
+        batch_size: Images per call (ignored by the article's method, which
+            makes one image per call).
+
+    Returns:
+        The workload, with ``flops_per_item`` from :func:`bench.count_flops`.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    flops = bench.count_flops(generator)["total"]
+    z = latents(batch_size)
+    label = f"{method}, batch {batch_size}"
+    if method == SAMPLING_METHODS[0]:
+        one = z[:1]
+        return bench.Workload(
+            method, lambda: generator.predict(one, verbose=0), 1, flops
+        )
+    if method == "predict, batched":
+        function = lambda: generator.predict(z, batch_size=batch_size, verbose=0)  # noqa: E731
+    elif method == "direct call":
+        function = lambda: generator(z, training=False)  # noqa: E731
+    elif method in ("tf.function", "tf.function + XLA"):
+        compiled = tf.function(
+            lambda x: generator(x, training=False), jit_compile=method.endswith("XLA")
+        )
+        function = lambda: compiled(z)  # noqa: E731
+    elif method in ("tf.function, bfloat16", "tf.function, float16"):
+        policy = "mixed_bfloat16" if "bfloat16" in method else "mixed_float16"
+        reduced = generator_in_policy(generator, policy)
+        compiled = tf.function(lambda x: reduced(x, training=False))
+        function = lambda: compiled(z)  # noqa: E731
+    else:
+        raise ValueError(f"Unknown method {method!r}; use one of {SAMPLING_METHODS}.")
+    return bench.Workload(label, function, batch_size, flops)
+
+
+# ------------------------------------------------------------------ training
+
+
+def reference_train_step(generator, discriminator, jit_compile=False, eager=False):
+    """Return the TensorFlow docs DCGAN tutorial's two-tape training step.
+
+    One generator pass makes the fakes; the discriminator scores real and fake
+    batches; two tapes give both networks' gradients from that single pass
+    (both updates use the same, pre-update discriminator). Adam(1e-4) for each
+    network, binary cross-entropy on logits, as in the tutorial.
+
+    Args:
+        generator: The DCGAN generator.
+        discriminator: The DCGAN discriminator.
+        jit_compile: Compile the step with XLA.
+        eager: Return the plain Python function (no ``tf.function``).
+
+    Returns:
+        A function ``step(images)`` that updates both networks.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+    generator_optimizer = keras.optimizers.Adam(1e-4)
+    discriminator_optimizer = keras.optimizers.Adam(1e-4)
+    latent_dim = int(generator.inputs[0].shape[-1])
+
+    def step(images):
+        noise = tf.random.normal([tf.shape(images)[0], latent_dim])
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated = generator(noise, training=True)
+            real_output = discriminator(images, training=True)
+            fake_output = discriminator(generated, training=True)
+            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+            disc_loss = cross_entropy(
+                tf.ones_like(real_output), real_output
+            ) + cross_entropy(tf.zeros_like(fake_output), fake_output)
+        gen_gradients = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        disc_gradients = disc_tape.gradient(
+            disc_loss, discriminator.trainable_variables
+        )
+        generator_optimizer.apply_gradients(
+            zip(gen_gradients, generator.trainable_variables, strict=True)
+        )
+        discriminator_optimizer.apply_gradients(
+            zip(disc_gradients, discriminator.trainable_variables, strict=True)
+        )
+        return gen_loss, disc_loss
+
+    if eager:
+        return step
+    return tf.function(step, jit_compile=jit_compile)
+
+
+def image_dataset(images, batch_size, cache=True, prefetch=True, from_uint8=True):
+    """Return an endless, shuffled dataset of training batches in [-1, 1].
+
+    Args:
+        images: uint8 (n, 28, 28) MNIST digits.
+        batch_size: Images per batch.
+        cache: Cache the scaled images after the first pass.
+        prefetch: Prepare the next batch while the current one trains.
+        from_uint8: Scale inside the pipeline (a ``map``), as a loader of raw
+            files would; ``False`` scales once up front, as the TF tutorial does.
+
+    Returns:
+        A ``tf.data.Dataset`` of float32 (batch, 28, 28, 1) batches.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    images = np.asarray(images).reshape(-1, 28, 28, 1)
+    if not from_uint8:
+        images = (images.astype(np.float32) - 127.5) / 127.5
+    dataset = tf.data.Dataset.from_tensor_slices(images)
+    if from_uint8:
+        dataset = dataset.map(
+            lambda image: (tf.cast(image, tf.float32) - 127.5) / 127.5,
+            num_parallel_calls=tf.data.AUTOTUNE if prefetch else None,
+        )
+    if cache:
+        dataset = dataset.cache()
+    dataset = dataset.shuffle(len(images), seed=0).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    if prefetch:
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset
+
+
+def training_flops_per_image(generator, discriminator) -> float:
+    """Return the FLOPs per image of one tutorial-style training step.
+
+    Forward passes plus backward passes counted as twice the forward (gradients
+    with respect to both activations and weights): ``3 x (G + 2 D)``.
+    """
+    generator_flops = bench.count_flops(generator)["total"]
+    discriminator_flops = bench.count_flops(discriminator)["total"]
+    return 3.0 * (generator_flops + 2 * discriminator_flops)
+
+
+def reference_workload(images, batch_size, steps, name, **options):
+    """Return a workload of ``steps`` reference-loop steps over ``image_dataset``.
+
+    Args:
+        images: uint8 MNIST digits.
+        batch_size: Images per batch (the tutorial uses 256).
+        steps: Training steps per call.
+        name: The label.
+        **options: ``policy`` (Keras dtype policy, default float32), ``jit_compile``,
+            ``eager``, and the ``image_dataset`` options ``cache``, ``prefetch``
+            and ``from_uint8``.
+
+    Returns:
+        A :class:`~course_lib.bench.Workload` with images per call
+        ``steps * batch_size``.
+    """
+    policy = options.pop("policy", "float32")
+    jit_compile = options.pop("jit_compile", False)
+    eager = options.pop("eager", False)
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy(policy)
+        generator = models.dcgan_generator(LATENT_DIM)
+        discriminator = models.dcgan_discriminator()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    step = reference_train_step(generator, discriminator, jit_compile, eager)
+    iterator = iter(image_dataset(images, batch_size, **options))
+
+    def run():
+        result = None
+        for _ in range(steps):
+            result = step(next(iterator))
+        return result
+
+    flops = training_flops_per_image(generator, discriminator)
+    return bench.Workload(name, run, steps * batch_size, flops)
+
+
+def build_gan_workload(images, batch_size, steps, name, **build_options):
+    """Return a workload of ``gan.fit`` over ``steps`` batches, for ``build_gan()``.
+
+    Args:
+        images: uint8 MNIST digits.
+        batch_size: Images per batch.
+        steps: Batches per ``fit`` call.
+        name: The label.
+        **build_options: Passed to ``training.build_gan`` (``precision``,
+            ``jit_compile``, ``steps_per_execution``); unset ones come from
+            ``hardware.recommended_settings()``.
+
+    Returns:
+        A :class:`~course_lib.bench.Workload`; ``workload.settings`` holds the
+        settings ``build_gan`` resolved.
+    """
+    from course_lib import training
+
+    gan = training.build_gan(latent_dim=LATENT_DIM, **build_options)
+    dataset = image_dataset(images, batch_size)
+
+    def run():
+        return gan.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+
+    flops = training_flops_per_image(gan.generator, gan.discriminator)
+    workload = bench.Workload(name, run, steps * batch_size, flops)
+    workload.settings = dict(gan.settings)
+    return workload
+
+
+# ------------------------------------------------- inference-optimised sampling
+
+
+def fold_generator(generator: keras.Model) -> list[dict]:
+    """Fold each BatchNorm of the DCGAN generator into the layer before it.
+
+    In inference mode BatchNorm is the affine map ``gamma (x - mean) / sqrt(var +
+    eps) + beta``, so it can be merged into the preceding Dense or transposed
+    convolution: the weights are scaled per output channel and a bias appears.
+    Inference compilers (TensorRT, TFLite, OpenVINO) do the same.
+
+    Args:
+        generator: A generator from :func:`course_lib.models.dcgan_generator`.
+
+    Returns:
+        A list of stages, each a dict with ``kind`` (``"dense"`` or
+        ``"conv_transpose"``), ``kernel``, ``bias`` (NumPy float32), ``strides``,
+        ``output_shape`` (per image) and ``activation`` (``"leaky_relu"``,
+        ``"tanh"`` or ``None``), in order.
+
+    Raises:
+        ValueError: If the model is not laid out like the course's DCGAN
+            generator.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    from keras import layers
+
+    stages = []
+    for layer in generator.layers:
+        if isinstance(layer, layers.Dense | layers.Conv2DTranspose):
+            kernel = np.asarray(layer.kernel.numpy(), np.float32)
+            bias = (
+                np.asarray(layer.bias.numpy(), np.float32)
+                if layer.use_bias
+                else np.zeros(
+                    kernel.shape[-1 if isinstance(layer, layers.Dense) else 2]
+                )
+            )
+            is_dense = isinstance(layer, layers.Dense)
+            stages.append(
+                {
+                    "kind": "dense" if is_dense else "conv_transpose",
+                    "kernel": kernel,
+                    "bias": bias.astype(np.float32),
+                    "strides": None if is_dense else tuple(layer.strides),
+                    "output_shape": tuple(layer.output.shape[1:]),
+                    "activation": None,
+                }
+            )
+        elif isinstance(layer, layers.BatchNormalization):
+            if not stages or stages[-1]["activation"] is not None:
+                raise ValueError("BatchNorm must follow a Dense or Conv2DTranspose.")
+            gamma, beta, mean, variance = (
+                np.asarray(weight, np.float64) for weight in layer.get_weights()
+            )
+            scale = gamma / np.sqrt(variance + layer.epsilon)
+            stage = stages[-1]
+            axis = -1 if stage["kind"] == "dense" else 2
+            shape = [1] * stage["kernel"].ndim
+            shape[axis] = -1
+            stage["kernel"] = (stage["kernel"] * scale.reshape(shape)).astype(
+                np.float32
+            )
+            stage["bias"] = ((stage["bias"] - mean) * scale + beta).astype(np.float32)
+        elif isinstance(layer, layers.LeakyReLU):
+            stages[-1]["activation"] = ("leaky_relu", float(layer.negative_slope))
+        elif isinstance(layer, layers.Activation):
+            stages[-1]["activation"] = ("tanh", None)
+        elif isinstance(layer, layers.Reshape | layers.InputLayer):
+            continue
+        else:
+            raise ValueError(
+                f"fold_generator does not know layer {layer.name!r} "
+                f"({type(layer).__name__}); it handles the DCGAN generator only."
+            )
+    return stages
+
+
+def folded_sampler(generator: keras.Model, dtype: str = "bfloat16", jit_compile=False):
+    """Return a ``tf.function`` computing the generator with BatchNorm folded in.
+
+    The matrix products and convolutions run in ``dtype``; the final tanh runs
+    in float32, as in the Keras model.
+
+    Args:
+        generator: The trained (or fresh) DCGAN generator.
+        dtype: ``"float32"`` or ``"bfloat16"`` (or ``"float16"``).
+        jit_compile: Compile with XLA.
+
+    Returns:
+        A function ``sample(z)`` mapping float32 (batch, latent_dim) to float32
+        (batch, 28, 28, 1) images.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    stages = fold_generator(generator)
+    constants = [
+        (stage, tf.constant(stage["kernel"], dtype), tf.constant(stage["bias"], dtype))
+        for stage in stages
+    ]
+
+    def sample(z):
+        x = tf.cast(z, dtype)
+        batch = tf.shape(z)[0]
+        for stage, kernel, bias in constants:
+            if stage["kind"] == "dense":
+                x = tf.matmul(x, kernel) + bias
+                x = tf.reshape(x, [batch, 7, 7, x.shape[-1] // 49])
+            else:
+                height, width, channels = stage["output_shape"]
+                x = tf.nn.conv2d_transpose(
+                    x,
+                    kernel,
+                    tf.stack([batch, height, width, channels]),
+                    strides=stage["strides"],
+                    padding="SAME",
+                )
+                x = tf.nn.bias_add(x, bias)
+            kind, slope = stage["activation"] or (None, None)
+            if kind == "leaky_relu":
+                x = tf.nn.leaky_relu(x, alpha=slope)
+            elif kind == "tanh":
+                x = tf.tanh(tf.cast(x, tf.float32))
+        return tf.cast(x, tf.float32)
+
+    return tf.function(sample, jit_compile=jit_compile)
+
+
+# ---------------------------------------------------- generation cost by family
+
+
+def generation_cost_workloads(
+    batch_size, denoising_steps, uncached_steps=1, cached_steps=None
+):
+    """Return workloads for the cost per image of three generator families.
+
+    All three run in float32 ``tf.function`` at the same batch size:
+
+    - ``"GAN/VAE: one forward pass"``: the DCGAN generator;
+    - ``"autoregressive, no cache"``: :class:`~course_lib.slow_samplers.
+      PixelTransformer`, each step re-running all 784 positions. Every step does
+      identical work, so ``uncached_steps`` steps are timed and one image is
+      784 of them (``items_per_call = batch * uncached_steps / 784``);
+    - ``"autoregressive, KV cache"``: ``cached_steps`` steps with the cache
+      (all 784 by default; each step costs the same, because the cache has a
+      fixed size and unused entries are masked);
+    - ``"denoiser, T=<steps>"``: ``denoising_steps`` passes of
+      :func:`~course_lib.slow_samplers.denoiser`.
+
+    Args:
+        batch_size: Images generated side by side.
+        denoising_steps: T of the iterative denoiser.
+        uncached_steps: Steps of the uncached sampler per call.
+        cached_steps: Steps of the cached sampler per call (``None``: 784).
+
+    Returns:
+        ``(workloads, parameter_counts)`` where ``parameter_counts`` maps each
+        family's label to its model's weight count.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    from course_lib import slow_samplers
+
+    generator = models.dcgan_generator(LATENT_DIM)
+    sample_gan = tf.function(lambda z: generator(z, training=False))
+    z = latents(batch_size)
+    transformer = slow_samplers.PixelTransformer()
+    step = tf.function(transformer.step_without_cache)
+    tokens = tf.fill((batch_size, slow_samplers.PIXELS), slow_samplers.START_TOKEN)
+    seed = tf.constant([0, 0])
+
+    def uncached():
+        result = tokens
+        for position in range(uncached_steps):
+            result, _ = step(result, tf.constant(position), seed)
+        return result
+
+    cached_steps = cached_steps or slow_samplers.PIXELS
+    cached = transformer.cached_sampler(cached_steps)
+    start = tf.zeros((batch_size,), tf.int32)
+    noise_model = slow_samplers.denoiser()
+    denoise = slow_samplers.denoising_sampler(noise_model, denoising_steps)
+    noise = tf.random.stateless_normal((batch_size, 28, 28, 1), [0, 0])
+    pixels = slow_samplers.PIXELS
+    per_position = transformer.flops_per_position()
+    labels = (
+        "GAN/VAE: one forward pass",
+        "autoregressive, no cache",
+        "autoregressive, KV cache",
+        f"denoiser, T={denoising_steps}",
+    )
+    workloads = [
+        bench.Workload(
+            labels[0],
+            lambda: sample_gan(z),
+            batch_size,
+            bench.count_flops(generator)["total"],
+        ),
+        bench.Workload(
+            labels[1],
+            uncached,
+            batch_size * uncached_steps / pixels,
+            pixels * pixels * per_position,
+        ),
+        bench.Workload(
+            labels[2],
+            lambda: cached(start),
+            batch_size * cached_steps / pixels,
+            pixels * per_position,
+        ),
+        bench.Workload(
+            labels[3],
+            lambda: denoise(noise),
+            batch_size,
+            denoising_steps * bench.count_flops(noise_model)["total"],
+        ),
+    ]
+    parameters = {
+        labels[0]: generator.count_params(),
+        labels[1]: transformer.parameter_count(),
+        labels[2]: transformer.parameter_count(),
+        labels[3]: noise_model.count_params(),
+    }
+    return workloads, parameters
+
+
+# ------------------------------------------------------------ the whole suite
+
+SCHEMA_VERSION = 1
+TARGETS = {
+    "sampling_fraction_of_fp32_peak": (0.9, ">="),
+    "batched_over_article_predict": (100.0, ">="),
+    "batch1_latency_ms": (5.0, "<="),
+    "build_gan_over_reference_fp32": (1.3, ">="),
+}
+RESULT_KEYS = {
+    "name": str,
+    "items_per_call": (int, float),
+    "calls_per_window": int,
+    "window_seconds": list,
+    "images_per_second": dict,
+    "ms_per_call": dict,
+    "cpu_share": (int, float),
+    "device": str,
+}
+RECORD_KEYS = {
+    "schema_version": int,
+    "created_utc": str,
+    "profile": dict,
+    "hardware": dict,
+    "load": dict,
+    "peaks": list,
+    "sampling": list,
+    "training": list,
+    "generation_cost": list,
+    "targets": list,
+    "warnings": list,
+}
+
+
+def hardware_record() -> dict:
+    """Return the hardware and software description stored with every result."""
+    import platform
+
+    from course_lib import hardware
+
+    return {
+        "device": bench.device_description(),
+        "cpu_model": hardware.cpu_model(),
+        "cores": bench.cpu_count(),
+        "gpus": hardware.gpu_details(),
+        "bfloat16_matrix_units": hardware.has_bfloat16_matrix_units(),
+        "recommended_settings": hardware.recommended_settings(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+    }
+
+
+def _check_keys(entry, keys, where):
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object, got {type(entry).__name__}.")
+    for key, kind in keys.items():
+        if key not in entry:
+            raise ValueError(f"{where} lacks the key {key!r}; see data/benchmarks.")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(entry[key], kinds) or (
+            isinstance(entry[key], bool) and bool not in kinds
+        ):
+            raise ValueError(f"{where}[{key!r}] has the wrong type: {entry[key]!r}.")
+
+
+def validate_record(record: dict) -> dict:
+    """Check a benchmark record against the schema of data/benchmarks/README.md.
+
+    Args:
+        record: A record, as written by :func:`main` (after ``json.load``).
+
+    Returns:
+        The record, unchanged.
+
+    Raises:
+        ValueError: Naming the first missing or mistyped field.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    _check_keys(record, RECORD_KEYS, "record")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version {record['schema_version']} is not {SCHEMA_VERSION}; "
+            "rerun python -m course_lib.bench to refresh the file."
+        )
+    _check_keys(record["hardware"], {"device": str, "cores": int}, "hardware")
+    for section in ("peaks", "sampling", "training", "generation_cost"):
+        for index, entry in enumerate(record[section]):
+            _check_keys(entry, RESULT_KEYS, f"{section}[{index}]")
+            stats = entry["images_per_second"]
+            _check_keys(
+                stats,
+                {"median": float, "min": float, "max": float},
+                f"{section}[{index}].images_per_second",
+            )
+            if not stats["min"] <= stats["median"] <= stats["max"]:
+                raise ValueError(f"{section}[{index}]: min <= median <= max fails.")
+    for index, target in enumerate(record["targets"]):
+        _check_keys(
+            target,
+            {
+                "name": str,
+                "measured": (int, float),
+                "target": (int, float),
+                "met": bool,
+            },
+            f"targets[{index}]",
+        )
+    return record
+
+
+def target_rows(peaks, sampling, training) -> list[dict]:
+    """Compute the four performance targets from measured results.
+
+    Args:
+        peaks: ``{dtype: Result}`` from :func:`bench.matmul_peak`.
+        sampling: Sampling results with ``method`` and ``batch_size`` attributes
+            (as set by :func:`run_suite`).
+        training: Training results with a ``loop`` attribute (``"reference
+            fp32"`` and ``"build_gan"``).
+
+    Returns:
+        A list of dicts with ``name``, ``measured``, ``target``, ``met``,
+        ``detail``.
+    """
+    rows = []
+
+    def add(name, measured, detail):
+        target, sense = TARGETS[name]
+        met = measured >= target if sense == ">=" else measured <= target
+        rows.append(
+            {
+                "name": name,
+                "measured": float(measured),
+                "target": target,
+                "sense": sense,
+                "met": bool(met),
+                "detail": detail,
+            }
+        )
+
+    batched = [r for r in sampling if r.batch_size >= 64 and r.gflops is not None]
+    article = [r for r in sampling if r.method == SAMPLING_METHODS[0]]
+    if batched and "float32" in peaks:
+        best = max(batched, key=lambda r: r.gflops)
+        add(
+            "sampling_fraction_of_fp32_peak",
+            best.gflops / peaks["float32"].gflops,
+            f"{best.name}: {best.gflops:.0f} GFLOP/s vs fp32 matmul "
+            f"{peaks['float32'].gflops:.0f} GFLOP/s",
+        )
+        if article:
+            rate = best.images_per_second["median"]
+            slow = article[0].images_per_second["median"]
+            add(
+                "batched_over_article_predict",
+                rate / slow,
+                f"{best.name}: {rate:,.0f} images/s vs {slow:,.1f} images/s",
+            )
+    single = [
+        r for r in sampling if r.batch_size == 1 and r.method != SAMPLING_METHODS[0]
+    ]
+    if single:
+        fastest = min(single, key=lambda r: r.ms_per_call["median"])
+        add(
+            "batch1_latency_ms",
+            fastest.ms_per_call["median"],
+            f"{fastest.name}: {fastest.ms_per_call['median']:.2f} ms per image",
+        )
+    by_loop = {r.loop: r for r in training}
+    if "reference fp32" in by_loop and "build_gan" in by_loop:
+        ours = by_loop["build_gan"].images_per_second["median"]
+        theirs = by_loop["reference fp32"].images_per_second["median"]
+        add(
+            "build_gan_over_reference_fp32",
+            ours / theirs,
+            f"build_gan(): {ours:,.0f} images/s vs reference {theirs:,.0f} images/s",
+        )
+    return rows
+
+
+SUITE_SIZES = {
+    # profile -> sampling batch sizes, training batch, denoiser T, family batch.
+    "quick": {
+        "batches": (1, 64, 256),
+        "train_batch": 64,
+        "steps_T": 10,
+        "family": 8,
+        "cached_steps": 49,
+    },
+    "full": {
+        "batches": (1, 4, 16, 64, 256, 1024),
+        "train_batch": 256,
+        "steps_T": 50,
+        "family": 64,
+        "cached_steps": 784,
+    },
+}
+FOLDED_METHOD = "tf.function, bfloat16, BatchNorm folded"
+
+
+def _tagged(result, **tags):
+    for key, value in tags.items():
+        setattr(result, key, value)
+    return result
+
+
+def run_suite(quick: bool = False, images=None, log=print) -> dict:
+    """Run every benchmark of the course and return the record to store.
+
+    Args:
+        quick: Use the quick profile's short windows and fewer sizes.
+        images: uint8 MNIST training digits (loaded when ``None``).
+        log: Where progress lines go.
+
+    Returns:
+        A record that passes :func:`validate_record`.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    import datetime
+
+    from course_lib import config, data
+
+    profile = config.get_profile("quick" if quick else "full")
+    sizes = SUITE_SIZES[profile.name]
+    seconds, windows = profile.bench_seconds, 3
+    load_before = list(os.getloadavg())
+    if images is None:
+        images = data.load_mnist(verbose=False).x_train
+
+    log("measuring the matmul peaks ...")
+    peaks = {}
+    for dtype in ("float32", "bfloat16", "float16"):
+        peaks[dtype] = bench.matmul_peak(dtype, 2048, seconds, windows)
+        log(f"  {peaks[dtype]}: {peaks[dtype].gflops:,.0f} GFLOP/s")
+
+    log("measuring sampling ...")
+    generator = models.dcgan_generator(LATENT_DIM)
+    flops = bench.count_flops(generator)["total"]
+    workloads = [sampling_workload(generator, SAMPLING_METHODS[0], 1)]
+    tags = [(SAMPLING_METHODS[0], 1)]
+    for batch_size in sizes["batches"]:
+        methods = [m for m in SAMPLING_METHODS[1:] if m != "tf.function, float16"]
+        if batch_size == 256:
+            methods.append("tf.function, float16")
+        for method in methods:
+            workloads.append(sampling_workload(generator, method, batch_size))
+            tags.append((method, batch_size))
+        folded = folded_sampler(generator, "bfloat16")
+        z = latents(batch_size)
+        workloads.append(
+            bench.Workload(
+                f"{FOLDED_METHOD}, batch {batch_size}",
+                lambda folded=folded, z=z: folded(z),
+                batch_size,
+                flops,
+            )
+        )
+        tags.append((FOLDED_METHOD, batch_size))
+    sampling = [
+        _tagged(result, method=method, batch_size=batch_size)
+        for result, (method, batch_size) in zip(
+            bench.measure_many(workloads, seconds, windows), tags, strict=True
+        )
+    ]
+    for result in sampling:
+        log(f"  {result}")
+
+    log("measuring training ...")
+    batch = sizes["train_batch"]
+    train = [
+        reference_workload(images, batch, 1, f"reference two-tape loop fp32, b{batch}"),
+        build_gan_workload(images, batch, 1, f"build_gan() + fit, b{batch}"),
+        build_gan_workload(
+            images,
+            batch,
+            1,
+            f"build_gan(precision='float32') + fit, b{batch}",
+            precision="float32",
+        ),
+    ]
+    loops = ["reference fp32", "build_gan", "build_gan fp32"]
+    training = [
+        _tagged(result, loop=loop, settings=getattr(workload, "settings", None))
+        for result, loop, workload in zip(
+            bench.measure_many(train, max(seconds, 1.0), windows, warmup_calls=1),
+            loops,
+            train,
+            strict=True,
+        )
+    ]
+    for result in training:
+        log(f"  {result}")
+
+    log("measuring the cost per image of three generator families ...")
+    family_workloads, parameters = generation_cost_workloads(
+        sizes["family"], sizes["steps_T"], cached_steps=sizes["cached_steps"]
+    )
+    generation_cost = bench.measure_many(
+        family_workloads, seconds, windows, warmup_calls=1
+    )
+    for result in generation_cost:
+        result.parameters = parameters[result.name]
+        log(f"  {result}")
+
+    def entries(results, *extra):
+        rows = []
+        for result in results:
+            row = result.as_dict()
+            for key in extra:
+                row[key] = getattr(result, key, None)
+            rows.append(row)
+        return rows
+
+    all_results = [*peaks.values(), *sampling, *training, *generation_cost]
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
+        "profile": {
+            "name": profile.name,
+            "window_seconds": seconds,
+            "windows": windows,
+            **sizes,
+        },
+        "hardware": hardware_record(),
+        "load": {"loadavg_before": load_before, "loadavg_after": list(os.getloadavg())},
+        "peaks": [
+            dict(row, dtype=dtype)
+            for dtype, row in zip(peaks, entries(peaks.values()), strict=True)
+        ],
+        "sampling": entries(sampling, "method", "batch_size"),
+        "training": entries(training, "loop", "settings"),
+        "generation_cost": entries(generation_cost, "parameters"),
+        "targets": target_rows(peaks, sampling, training),
+        "warnings": sorted({r.warning for r in all_results if r.warning}),
+    }
+    return validate_record(json_ready(record))
+
+
+def json_ready(value):
+    """Return ``value`` with tuples as lists and NumPy numbers as Python ones."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def default_json_path(record: dict):
+    """Return ``data/benchmarks/<device>_<profile>.json`` for a record."""
+    import re
+
+    from course_lib import config
+
+    device = record["hardware"]["device"].lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", device).strip("-")[:60]
+    folder = config.data_dir() / "benchmarks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{slug}_{record['profile']['name']}.json"
+
+
+def format_table(record: dict) -> str:
+    """Return the printed summary table of a record."""
+    lines = [f"hardware: {record['hardware']['device']}", ""]
+    lines.append(f"{'benchmark':58} {'images/s':>11} {'ms/call':>9} {'spread':>7}")
+    for section in ("peaks", "sampling", "training", "generation_cost"):
+        for row in record[section]:
+            rate = row["images_per_second"]
+            lines.append(
+                f"{row['name'][:58]:58} {rate['median']:>11,.1f} "
+                f"{row['ms_per_call']['median']:>9.2f} {rate['spread']:>7.0%}"
+            )
+    lines.append("")
+    for target in record["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        lines.append(
+            f"{target['name']}: {target['measured']:.3g} (target {target['sense']} "
+            f"{target['target']:g}) {verdict} - {target['detail']}"
+        )
+    load = record["load"]
+    lines.append(
+        f"load average before/after: {load['loadavg_before'][0]:.2f} / "
+        f"{load['loadavg_after'][0]:.2f}"
+    )
+    for warning in record["warnings"]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Run ``python -m course_lib.bench [--quick] [--json FILE]``.
+
+    Args:
+        argv: The command-line arguments.
+
+    Returns:
+        The exit status.
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.bench",
+        description="Measure sampling and training speed and store the figures.",
+    )
+    parser.add_argument("--quick", action="store_true", help="short windows")
+    parser.add_argument(
+        "--json",
+        help="where to write the record (default: "
+        "data/benchmarks/<device>_<profile>.json)",
+    )
+    args = parser.parse_args(argv)
+    tf.get_logger().setLevel("ERROR")
+    record = run_suite(quick=args.quick)
+    print()
+    print(format_table(record))
+    path = args.json or default_json_path(record)
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+    print(f"\nwrote {os.path.relpath(path)}")
+    return 0
