@@ -47,6 +47,8 @@ WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_MANAGER_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 SCRATCH_PREFIX = "_browser_"
 VIEWPORT = {"width": 1280, "height": 900}
+# Seconds allowed for one notebook's run-all; quick-profile notebooks need ~1 min.
+RUN_TIMEOUT_SECONDS = float(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "420"))
 # Chromium refuses screenshots much taller than 16,384 pixels.
 MAX_SCREENSHOT_HEIGHT = 12000
 
@@ -415,6 +417,15 @@ _PREPARE_SCREENSHOT_JS = """() => {
 }"""
 
 
+_SCROLL_NOTEBOOK_JS = """(offset) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const scroller =
+    panel.content.node.querySelector('.jp-WindowedPanel-outer') || panel.content.node;
+  scroller.scrollTop = offset;
+  return {visible: scroller.clientHeight};
+}"""
+
+
 def _model_outputs(notebook: dict) -> list[dict | None]:
     """Per cell of the saved model: what a code cell ran and output, else None."""
     summary = []
@@ -503,7 +514,7 @@ def check_notebook(
     server: LabServer,
     notebook: Path,
     screenshot_dir: Path,
-    run_timeout: float = 600.0,
+    run_timeout: float = RUN_TIMEOUT_SECONDS,
     render_timeout: float = 60.0,
     screenshot_name: str | None = None,
 ) -> NotebookReport:
@@ -607,12 +618,29 @@ def _wait_for_rendering(page, expected, render_timeout: float):
 
 
 def _screenshot(page, path: Path) -> Path:
-    """Save the whole notebook (not just the window) as one PNG."""
+    """Save the whole notebook (not just the window) as PNG files.
+
+    A notebook taller than ``MAX_SCREENSHOT_HEIGHT`` continues in
+    ``<stem>-2.png``, ``<stem>-3.png`` and so on.
+
+    Returns:
+        The first file, ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.stem}-[0-9]*.png"):
+        stale.unlink()
     notebook_height = page.evaluate(_PREPARE_SCREENSHOT_JS)
     height = min(max(notebook_height + 150, VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT)
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height)})
     page.wait_for_timeout(1000)
     page.screenshot(path=str(path))
+    visible = page.evaluate(_SCROLL_NOTEBOOK_JS, 0)["visible"]
+    offset, part = 0, 2
+    while offset + visible < notebook_height:
+        offset += visible - 100  # Overlap a little, so no line is cut in two.
+        page.evaluate(_SCROLL_NOTEBOOK_JS, offset)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(path.with_name(f"{path.stem}-{part}.png")))
+        part += 1
     page.set_viewport_size(VIEWPORT)
     return path
