@@ -74,9 +74,15 @@ def _call(name: str, function, *args):
     if not callable(function):
         return None, f"expected a function, got {type(function).__name__}."
     try:
-        return np.asarray(function(*args), dtype=np.float64), None
+        result = function(*args)
     except Exception as error:  # noqa: BLE001 - report any failure of the answer.
         return None, f"your function raised {type(error).__name__}: {error}"
+    if result is None:
+        return None, "your function returned None; complete it and return a value."
+    try:
+        return np.asarray(result, dtype=np.float64), None
+    except (TypeError, ValueError):
+        return None, f"your function returned {type(result).__name__}, not numbers."
 
 
 def _check_function(name, function, args, expected, tolerance, hint) -> bool:

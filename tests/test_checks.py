@@ -65,6 +65,8 @@ CASES = [
             lambda f: -np.exp(-f) / (1.0 + np.exp(-f)),  # inf / inf = NaN at f = -1000
             lambda f: undefined_name,  # noqa: F821 - a function that raises
             3.0,  # not a function
+            lambda f: None,  # an unfinished stub
+            lambda f: "text",
         ],
     ),
     (
