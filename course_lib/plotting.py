@@ -245,3 +245,143 @@ def class_bars(counts, title="Generated digits by predicted class", max_share=No
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------- VAE figures (nb 05)
+
+
+def normal_quantile_grid(steps: int = 15, low: float = 0.05, high: float = 0.95):
+    """Return ``steps`` standard-normal quantiles from ``low`` to ``high``.
+
+    Spacing the manifold grid by quantiles (not evenly in z) gives each row and
+    column the same prior probability mass, as in Kingma and Welling (2014).
+
+    Args:
+        steps: How many values.
+        low: The first probability, in (0, 1).
+        high: The last probability, in (0, 1).
+
+    Returns:
+        float32 array of shape (steps,).
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    from statistics import NormalDist
+
+    if not 0 < low < high < 1:
+        raise ValueError(f"need 0 < low < high < 1, got low={low}, high={high}.")
+    normal = NormalDist()
+    return np.array(
+        [normal.inv_cdf(p) for p in np.linspace(low, high, steps)], np.float32
+    )
+
+
+def manifold_grid(decode_means, steps: int = 15, title=None):
+    """Decode a grid of 2-D latent points and show the images as one mosaic.
+
+    Args:
+        decode_means: A function from (n, 2) latents to images in [0, 1], such as
+            ``vae.decode_means`` of a 2-D VAE.
+        steps: Grid points per axis (z0 left to right, z1 bottom to top).
+        title: Figure title.
+
+    Returns:
+        The matplotlib figure.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    values = normal_quantile_grid(steps)
+    z0, z1 = np.meshgrid(values, values[::-1])
+    latent = np.stack([z0.ravel(), z1.ravel()], axis=1).astype(np.float32)
+    images = np.asarray(decode_means(latent), np.float32)
+    if images.shape[0] != steps * steps:
+        raise ValueError("decode_means must return one image per latent point.")
+    mosaic = tile_images(images, columns=steps, value_range="0,1", pad=0)
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=FIGURE_DPI)
+    extent = (values[0], values[-1], values[0], values[-1])
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, extent=extent)
+    ax.set_xlabel("z[0] (normal quantiles 5%..95%)", fontsize=8)
+    ax.set_ylabel("z[1]", fontsize=8)
+    ax.set_title(title or "Decoder means over the 2-D latent grid", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(latent, labels, title=None, limit: float = 4.0):
+    """Scatter 2-D latent codes (encoder means), coloured by their true digit.
+
+    Args:
+        latent: Array of shape (n, 2).
+        labels: True digits, shape (n,).
+        title: Figure title.
+        limit: Axis limits +-limit (points outside are clipped to the frame).
+
+    Returns:
+        The matplotlib figure.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    latent = np.asarray(latent, np.float32)
+    labels = np.asarray(labels)
+    if latent.ndim != 2 or latent.shape[1] != 2 or len(labels) != len(latent):
+        raise ValueError(
+            f"latent must have shape (n, 2) with n labels; got {latent.shape} and "
+            f"{labels.shape}. Fix: use the encoder means of a 2-D VAE."
+        )
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=FIGURE_DPI)
+    points = ax.scatter(
+        np.clip(latent[:, 0], -limit, limit),
+        np.clip(latent[:, 1], -limit, limit),
+        c=labels,
+        cmap="tab10",
+        vmin=-0.5,
+        vmax=9.5,
+        s=6,
+        alpha=0.8,
+    )
+    colorbar = fig.colorbar(points, ax=ax, ticks=range(10))
+    colorbar.set_label("true digit", fontsize=8)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_xlabel("z[0]", fontsize=8)
+    ax.set_ylabel("z[1]", fontsize=8)
+    ax.set_title(title or "Encoder means of test digits", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def reconstructions_and_samples(originals, reconstructions, samples, title=None):
+    """Show inputs, their reconstructions and prior samples in labelled rows.
+
+    The rows answer different questions: a reconstruction ``decode(encode(x))``
+    shows how much of a given digit survives the latent bottleneck; a prior
+    sample ``decode(z)``, ``z ~ N(0, I)``, shows what the model generates on its
+    own. Mixing them up overstates a VAE's quality.
+
+    Args:
+        originals: Test digits in [0, 1], (n, 28, 28[, 1]).
+        reconstructions: Their reconstructions, same shape.
+        samples: Prior samples, (n, 28, 28[, 1]).
+        title: Figure title.
+
+    Returns:
+        The matplotlib figure.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    rows = {
+        "test digit x": originals,
+        "reconstruction\ndecode(encode(x))": reconstructions,
+        "prior sample\ndecode(z), z~N(0,I)": samples,
+    }
+    figure = interpolation_strips(rows, value_range="0,1", title=title)
+    for ax in figure.axes:
+        ax.yaxis.label.set_rotation(0)
+        ax.yaxis.label.set_horizontalalignment("right")
+        ax.yaxis.label.set_fontsize(7)
+    figure.tight_layout(pad=0.2)
+    return figure

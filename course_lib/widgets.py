@@ -157,3 +157,56 @@ def latent_explorer(
         else None
     )
     return widget, figure
+
+
+# ------------------------------------------------------ VAE explorer (nb 05)
+
+
+def latent_2d_explorer(decode_means, limit: float = 3.0, show_static=True):
+    """Build a two-slider explorer of a 2-D latent space; optionally its static figure.
+
+    Moving the sliders moves a point z = (z[0], z[1]); the picture shows the
+    decoder's Bernoulli means at z. The static figure is the manifold grid
+    (``plotting.manifold_grid``), which shows the same map for readers without a
+    kernel.
+
+    Args:
+        decode_means: A function from (n, 2) latents to images in [0, 1], such
+            as ``vae.decode_means`` of a 2-D VAE.
+        limit: Slider range +-limit (prior standard deviations).
+        show_static: Also draw the manifold grid.
+
+    Returns:
+        ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    import ipywidgets
+
+    if not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit!r}.")
+    sliders = [
+        ipywidgets.FloatSlider(
+            value=0.0, min=-limit, max=limit, step=0.1, description=f"z[{index}]"
+        )
+        for index in range(2)
+    ]
+    picture = ipywidgets.Image(format="png")
+
+    def redraw(change=None):
+        latent = np.array([[sliders[0].value, sliders[1].value]], np.float32)
+        images = np.asarray(decode_means(latent), np.float32)
+        picture.value = _png(plotting.to_uint8(images, "0,1")[0])
+
+    for slider in sliders:
+        slider.observe(redraw, names="value")
+    redraw()
+    widget = ipywidgets.HBox([ipywidgets.VBox(sliders), picture])
+    figure = (
+        plotting.manifold_grid(
+            decode_means, title="Static view: the decoder over the 2-D latent grid"
+        )
+        if show_static
+        else None
+    )
+    return widget, figure

@@ -230,3 +230,38 @@ def test_recommended_precision_trains_to_finite_losses(digits):
     history = model.fit(data.make_dataset(train[:32], 16), epochs=1, verbose=0)
     assert math.isfinite(history.history["loss"][-1])
     assert model.settings["precision"] in vae.PRECISIONS
+
+
+# ----------------------------------------------- the VAE figures and the explorer
+
+
+def test_normal_quantile_grid_matches_known_quantiles():
+    from course_lib import plotting
+
+    values = plotting.normal_quantile_grid(3, 0.05, 0.95)
+    # Phi^{-1}(0.05) = -1.6449, Phi^{-1}(0.5) = 0, Phi^{-1}(0.95) = 1.6449.
+    np.testing.assert_allclose(values, [-1.644854, 0.0, 1.644854], atol=1e-5)
+
+
+def test_vae_figures_and_the_2d_explorer():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib import plotting, widgets
+
+    model = _small_vae(2)
+    figure = plotting.manifold_grid(model.decode_means, steps=5)
+    assert figure.axes[0].images[0].get_array().shape == (5 * 28, 5 * 28)
+    latent = np.random.default_rng(0).normal(size=(30, 2))
+    scatter = plotting.latent_scatter(latent, np.arange(30) % 10)
+    assert len(scatter.axes[0].collections[0].get_offsets()) == 30
+    with pytest.raises(ValueError, match="shape"):
+        plotting.latent_scatter(np.zeros((5, 3)), np.zeros(5))
+    images = model.sample(4)
+    rows = plotting.reconstructions_and_samples(images, images, images)
+    assert len(rows.axes) == 12
+    widget, static = widgets.latent_2d_explorer(model.decode_means)
+    sliders, picture = widget.children[0].children, widget.children[1]
+    before = picture.value
+    sliders[0].value = 2.5
+    assert picture.value != before and static is not None
