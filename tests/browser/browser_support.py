@@ -44,6 +44,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 WIDGET_MANAGER_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
 SCRATCH_PREFIX = "_browser_"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -53,9 +54,13 @@ RUN_TIMEOUT_SECONDS = float(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "420"))
 MAX_SCREENSHOT_HEIGHT = 12000
 
 # JupyterLab settings for a quiet, offline, fully rendered notebook: no news or
-# update checks (no network), and no windowing, so every cell's outputs are in
-# the page and can be checked.
+# update checks (no network); no windowing, so every cell's outputs are in the
+# page and can be checked; widget state saved into the notebook, so that errors
+# inside Output widgets (say, an interact() callback that raised) are in the model.
 LAB_SETTINGS = {
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {
+        "saveState": True,
+    },
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "checkForUpdates": False,
         "fetchNews": "false",
@@ -310,6 +315,7 @@ class NotebookReport:
     widgets_rendered: int = 0
     png_outputs: int = 0
     images_rendered: int = 0
+    widget_images_rendered: int = 0
     screenshot: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -321,7 +327,8 @@ class NotebookReport:
             f"{self.executed_cells}/{self.code_cells} code cells ran, "
             f"{self.error_outputs} error outputs, "
             f"widgets {self.widgets_rendered}/{self.widget_outputs} rendered, "
-            f"images {self.images_rendered}/{self.png_outputs} rendered"
+            f"images {self.images_rendered}/{self.png_outputs} rendered "
+            f"(+{self.widget_images_rendered} inside widgets)"
         )
 
 
@@ -377,10 +384,10 @@ _RENDERED_OUTPUTS_JS = """(widgetMime) => {
         ? child.node.querySelector('.jp-OutputArea-output') || child.node
         : null;
       const text = node ? node.textContent.slice(0, 200) : '';
-      const images = node
-        ? Array.from(node.querySelectorAll('img')).filter(
-            (image) => image.src.startsWith('data:image/png'))
-        : [];
+      const allImages = node ? Array.from(node.querySelectorAll('img')) : [];
+      const images = allImages.filter(
+        (image) => image.src.startsWith('data:image/png'));
+      const loaded = (image) => image.complete && image.naturalWidth > 0;
       outputs.push({
         widget: widgetMime in data && Boolean(data[widgetMime].model_id),
         png: 'image/png' in data,
@@ -396,7 +403,10 @@ _RENDERED_OUTPUTS_JS = """(widgetMime) => {
             : '',
         loading: text.startsWith('Loading widget'),
         text: text,
-        imageLoaded: images.some((image) => image.complete && image.naturalWidth > 0),
+        imageLoaded: images.some(loaded),
+        // Images inside widget views (ipywidgets.Image, plots in Output widgets).
+        widgetImages: widgetMime in data ? allImages.length : 0,
+        widgetImagesLoaded: widgetMime in data ? allImages.filter(loaded).length : 0,
       });
     }
     return outputs;
@@ -465,6 +475,8 @@ def _rendering_settled(rendered: list[list[dict] | None]) -> bool:
                 return False
             if output["png"] and not output["imageLoaded"]:
                 return False
+            if output["widgetImagesLoaded"] < output["widgetImages"]:
+                return False
     return True
 
 
@@ -490,6 +502,11 @@ def _compare_rendering(
                 f"model but {len(widgets)} in the page"
             )
         for widget in widgets:
+            report.widget_images_rendered += widget["widgetImagesLoaded"]
+            if widget["widgetImagesLoaded"] < widget["widgetImages"]:
+                report.problems.append(
+                    f"{label}: an image inside a widget did not load"
+                )
             if widget["hasView"] and not widget["failed"]:
                 report.widgets_rendered += 1
             else:
@@ -566,6 +583,7 @@ def check_notebook(
         saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
         expected = _model_outputs(saved)
         _check_model(report, expected, run_state)
+        _check_widget_state(report, saved)
         rendered = _wait_for_rendering(page, expected, render_timeout)
         _compare_rendering(report, rendered, expected)
         report.screenshot = _screenshot(
@@ -606,6 +624,23 @@ def _check_model(
             "JupyterLab's run-all reported a failure"
             + (f": {run_state['error']}" if run_state.get("error") else "")
         )
+
+
+def _check_widget_state(report: NotebookReport, notebook: dict) -> None:
+    """Check the saved widget state: no Output widget holds an error output.
+
+    An exception in a widget callback (an ``interact()`` function, say) is shown
+    inside the widget, not in the cell's outputs.
+    """
+    state = notebook["metadata"].get("widgets", {}).get(WIDGET_STATE_MIME, {})
+    for model_id, model in state.get("state", {}).items():
+        for output in model.get("state", {}).get("outputs", []) or []:
+            if isinstance(output, dict) and output.get("output_type") == "error":
+                report.error_outputs += 1
+                report.problems.append(
+                    f"widget {model_id[:8]} ({model.get('model_name')}) shows an "
+                    f"error: {output.get('ename')}: {str(output.get('evalue'))[:300]}"
+                )
 
 
 def _wait_for_rendering(page, expected, render_timeout: float):

@@ -42,6 +42,7 @@ def test_checker_passes_working_widgets(
     # A slider and an interact(); one static figure. Counted from the saved model.
     assert (report.widget_outputs, report.widgets_rendered) == (2, 2)
     assert (report.png_outputs, report.images_rendered) == (1, 1)
+    assert report.widget_images_rendered == 1  # The interact() plot.
     assert report.screenshot.stat().st_size > 10_000
 
 
@@ -76,12 +77,12 @@ def test_checker_fails_on_error_output(
         run_timeout=120,
     )
     record_report(report)
-    assert report.error_outputs == 1
-    assert any("RuntimeError" in problem for problem in report.problems)
+    problems = _problems_text(report)
+    assert report.error_outputs == 2, problems
+    assert "shows an error: ValueError: deliberate failure inside" in problems
+    assert "cell 3 output an error: RuntimeError" in problems
     # Run-all stops at the error, so the last cell never runs.
-    assert any(problem == "cell 3 did not run" for problem in report.problems), (
-        _problems_text(report)
-    )
+    assert any(problem == "cell 4 did not run" for problem in report.problems), problems
 
 
 def test_checker_fails_without_widget_extension(
