@@ -485,6 +485,36 @@ def count_flops(model) -> dict:
     return {"total": sum(row[2] for row in rows), "layers": rows}
 
 
+def matmul_workload(dtype: str = "float32", size: int = 2048) -> Workload:
+    """Return a :class:`Workload` of one ``size`` x ``size`` matmul in ``dtype``.
+
+    Its ``flops_per_item`` is ``2 n^3``, so a measured result's ``gflops`` is the
+    matmul rate. Put it in the same :func:`measure_many` call as the workloads
+    it is compared with, so that both see the same load.
+
+    Args:
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        size: The matrix size n.
+
+    Returns:
+        The workload, named ``"matmul <n>x<n> <dtype>"``.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed(0)
+    left = tf.cast(generator.normal((size, size)), dtype)
+    right = tf.cast(generator.normal((size, size)), dtype)
+    multiply = tf.function(tf.matmul)
+    return Workload(
+        f"matmul {size}x{size} {dtype}",
+        lambda: multiply(left, right),
+        1,
+        2.0 * size**3,
+    )
+
+
 def matmul_peak(
     dtype: str = "float32",
     size: int = 2048,
@@ -508,20 +538,7 @@ def matmul_peak(
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    import tensorflow as tf
-
-    generator = tf.random.Generator.from_seed(0)
-    left = tf.cast(generator.normal((size, size)), dtype)
-    right = tf.cast(generator.normal((size, size)), dtype)
-    multiply = tf.function(tf.matmul)
-    return measure(
-        lambda: multiply(left, right),
-        name=f"matmul {size}x{size} {dtype}",
-        items_per_call=1,
-        window_seconds=window_seconds,
-        windows=windows,
-        flops_per_item=2.0 * size**3,
-    )
+    return measure_many([matmul_workload(dtype, size)], window_seconds, windows)[0]
 
 
 def fraction_of_peak(result: Result, peak: Result) -> float:

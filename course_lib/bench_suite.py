@@ -56,6 +56,7 @@ def latents(batch_size: int, latent_dim: int = LATENT_DIM, seed: int = 0):
     return tf.constant(rng.standard_normal((batch_size, latent_dim), np.float32))
 
 
+FOLDED_METHOD = "tf.function, bfloat16, BatchNorm folded"
 SAMPLING_METHODS = (
     "predict, 1 image per call (article)",
     "predict, batched",
@@ -64,7 +65,25 @@ SAMPLING_METHODS = (
     "tf.function + XLA",
     "tf.function, bfloat16",
     "tf.function, float16",
+    FOLDED_METHOD,
 )
+
+
+def sampling_methods(batch_size: int, batch_sizes) -> list[str]:
+    """Return the methods timed at ``batch_size`` in a sweep over ``batch_sizes``.
+
+    The article's method runs once, separately. ``predict`` at batch 1 is the
+    article's method, so it is skipped there; float16, slow on CPUs, runs at the
+    largest batch size only.
+    """
+    methods = []
+    for method in SAMPLING_METHODS[1:]:
+        if method == "predict, batched" and batch_size == 1:
+            continue
+        if method == "tf.function, float16" and batch_size != max(batch_sizes):
+            continue
+        methods.append(method)
+    return methods
 
 
 def sampling_workload(generator: keras.Model, method: str, batch_size: int):
@@ -103,6 +122,9 @@ def sampling_workload(generator: keras.Model, method: str, batch_size: int):
         reduced = generator_in_policy(generator, policy)
         compiled = tf.function(lambda x: reduced(x, training=False))
         function = lambda: compiled(z)  # noqa: E731
+    elif method == FOLDED_METHOD:
+        folded = folded_sampler(generator, "bfloat16")
+        function = lambda: folded(z)  # noqa: E731
     else:
         raise ValueError(f"Unknown method {method!r}; use one of {SAMPLING_METHODS}.")
     return bench.Workload(label, function, batch_size, flops)
@@ -424,7 +446,8 @@ def generation_cost_workloads(
       (all 784 by default; each step costs the same, because the cache has a
       fixed size and unused entries are masked);
     - ``"denoiser, T=<steps>"``: ``denoising_steps`` passes of
-      :func:`~course_lib.slow_samplers.denoiser`.
+      :func:`~course_lib.slow_samplers.denoiser`;
+    - ``"autoregressive, KV cache, batch 1"``: the latency of one image.
 
     Args:
         batch_size: Images generated side by side.
@@ -494,7 +517,17 @@ def generation_cost_workloads(
             denoising_steps * bench.count_flops(noise_model)["total"],
         ),
     ]
+    single = tf.zeros((1,), tf.int32)
+    workloads.append(
+        bench.Workload(
+            "autoregressive, KV cache, batch 1",
+            lambda: cached(single),
+            cached_steps / pixels,
+            pixels * per_position,
+        )
+    )
     parameters = {
+        "autoregressive, KV cache, batch 1": transformer.parameter_count(),
         labels[0]: generator.count_params(),
         labels[1]: transformer.parameter_count(),
         labels[2]: transformer.parameter_count(),
@@ -689,7 +722,7 @@ def target_rows(peaks, sampling, training) -> list[dict]:
 SUITE_SIZES = {
     # profile -> sampling batch sizes, training batch, denoiser T, family batch.
     "quick": {
-        "batches": (1, 64, 256),
+        "batches": (1, 64),
         "train_batch": 64,
         "steps_T": 10,
         "family": 8,
@@ -703,10 +736,10 @@ SUITE_SIZES = {
         "cached_steps": 784,
     },
 }
-FOLDED_METHOD = "tf.function, bfloat16, BatchNorm folded"
 
 
-def _tagged(result, **tags):
+def tag(result, **tags):
+    """Attach labels (``method``, ``batch_size``, ``loop``, ...) to a result."""
     for key, value in tags.items():
         setattr(result, key, value)
     return result
@@ -736,39 +769,24 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
     if images is None:
         images = data.load_mnist(verbose=False).x_train
 
-    log("measuring the matmul peaks ...")
-    peaks = {}
-    for dtype in ("float32", "bfloat16", "float16"):
-        peaks[dtype] = bench.matmul_peak(dtype, 2048, seconds, windows)
-        log(f"  {peaks[dtype]}: {peaks[dtype].gflops:,.0f} GFLOP/s")
-
-    log("measuring sampling ...")
+    log("measuring sampling, interleaved with the matmul peaks ...")
     generator = models.dcgan_generator(LATENT_DIM)
-    flops = bench.count_flops(generator)["total"]
-    workloads = [sampling_workload(generator, SAMPLING_METHODS[0], 1)]
+    dtypes = ("float32", "bfloat16", "float16")
+    workloads = [bench.matmul_workload(dtype) for dtype in dtypes]
+    workloads.append(sampling_workload(generator, SAMPLING_METHODS[0], 1))
     tags = [(SAMPLING_METHODS[0], 1)]
     for batch_size in sizes["batches"]:
-        methods = [m for m in SAMPLING_METHODS[1:] if m != "tf.function, float16"]
-        if batch_size == 256:
-            methods.append("tf.function, float16")
-        for method in methods:
+        for method in sampling_methods(batch_size, sizes["batches"]):
             workloads.append(sampling_workload(generator, method, batch_size))
             tags.append((method, batch_size))
-        folded = folded_sampler(generator, "bfloat16")
-        z = latents(batch_size)
-        workloads.append(
-            bench.Workload(
-                f"{FOLDED_METHOD}, batch {batch_size}",
-                lambda folded=folded, z=z: folded(z),
-                batch_size,
-                flops,
-            )
-        )
-        tags.append((FOLDED_METHOD, batch_size))
+    measured = bench.measure_many(workloads, seconds, windows)
+    peaks = dict(zip(dtypes, measured[: len(dtypes)], strict=True))
+    for result in peaks.values():
+        log(f"  {result}: {result.gflops:,.0f} GFLOP/s")
     sampling = [
-        _tagged(result, method=method, batch_size=batch_size)
+        tag(result, method=method, batch_size=batch_size)
         for result, (method, batch_size) in zip(
-            bench.measure_many(workloads, seconds, windows), tags, strict=True
+            measured[len(dtypes) :], tags, strict=True
         )
     ]
     for result in sampling:
@@ -789,7 +807,7 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
     ]
     loops = ["reference fp32", "build_gan", "build_gan fp32"]
     training = [
-        _tagged(result, loop=loop, settings=getattr(workload, "settings", None))
+        tag(result, loop=loop, settings=getattr(workload, "settings", None))
         for result, loop, workload in zip(
             bench.measure_many(train, max(seconds, 1.0), windows, warmup_calls=1),
             loops,

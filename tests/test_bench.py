@@ -170,3 +170,11 @@ def test_measure_counts_calls_and_excludes_warmup():
     # 2 warm-up calls + 1 calibration call + the timed ones.
     assert len(calls) == 3 + 3 * result.calls_per_window
     assert len(result.window_seconds) == 3
+
+
+def test_matmul_workload_counts_two_n_cubed():
+    workload = bench.matmul_workload("float32", size=8)
+    assert workload.flops_per_item == 2 * 8**3
+    assert workload.items_per_call == 1
+    product = workload.function().numpy()
+    assert product.shape == (8, 8)

@@ -161,3 +161,14 @@ def test_training_flops_formula_by_hand():
     assert bench_suite.training_flops_per_image(generator, discriminator) == 3 * (
         g + 2 * d
     )
+
+
+def test_sampling_methods_skip_duplicates_and_slow_float16():
+    batches = (1, 64, 256)
+    at_one = bench_suite.sampling_methods(1, batches)
+    at_top = bench_suite.sampling_methods(256, batches)
+    assert "predict, batched" not in at_one
+    assert "tf.function, float16" not in at_one
+    assert "tf.function, float16" in at_top
+    assert bench_suite.SAMPLING_METHODS[0] not in at_top
+    assert bench_suite.FOLDED_METHOD in at_one and bench_suite.FOLDED_METHOD in at_top
