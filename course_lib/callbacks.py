@@ -346,7 +346,7 @@ class SampleGrid(keras.callbacks.Callback):
         latent: Fixed latent vectors, shape (n, latent_dim). The same vectors
             every epoch, so the frames show one set of samples improving.
         decode: ``decode(model, latent) -> images``. By default the model's
-            ``generator`` (GAN) or ``decoder`` (VAE) is called.
+            ``sampler`` or ``generator`` (GAN), or ``decoder`` (VAE), is called.
         value_range: ``"-1,1"`` or ``"0,1"``, the decoder's output range.
         every: Record a frame every this many epochs.
         columns: Columns of the grid.
@@ -375,9 +375,10 @@ class SampleGrid(keras.callbacks.Callback):
     def _decode(self):
         if self.decode is not None:
             return self.decode(self.model, self.latent)
-        network = getattr(self.model, "generator", None) or getattr(
-            self.model, "decoder", None
-        )
+        network = None
+        for attribute in ("sampler", "generator", "decoder"):
+            if network is None:
+                network = getattr(self.model, attribute, None)
         if network is None:
             raise ValueError(
                 "SampleGrid needs a model with a `generator` or `decoder`, or a "

@@ -199,3 +199,24 @@ def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path):
     assert info["source"] == "trained" and info["initial_epoch"] == 0
     assert len(history["d_loss"]) == 1
     assert gan.generate(3, seed=0).shape == (3, 28, 28, 1)
+
+
+def test_ema_generator_follows_the_closed_form_average():
+    keras.utils.set_random_seed(0)
+    generator, discriminator = tiny_networks()
+    gan = training.GAN(generator, discriminator, seed=0, ema_decay=0.75)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2)
+    )
+    assert gan.sampler is gan.ema_generator
+    start = weights_of(gan.ema_generator)
+    np.testing.assert_array_equal(start[0], weights_of(gan.generator)[0])
+    gan.d_step(real_batch(), np.ones((8, LATENT_DIM), np.float32))
+    assert not changed(start, weights_of(gan.ema_generator))  # only G's step moves it
+    gan.g_step(np.ones((8, LATENT_DIM), np.float32))
+    for average, old, new in zip(
+        weights_of(gan.ema_generator), start, weights_of(gan.generator), strict=True
+    ):
+        np.testing.assert_allclose(average, 0.75 * old + 0.25 * new, atol=1e-6)
+    with pytest.raises(ValueError, match="ema_decay"):
+        training.GAN(*tiny_networks(), ema_decay=1.5)

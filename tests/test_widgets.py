@@ -1,0 +1,61 @@
+"""Tests for course_lib.widgets: the explorer reacts to its sliders; static figure."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import io
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib import widgets
+
+
+def linear_generator(latent_dim=3):
+    """Image = tanh of a fixed linear map of z, so pixels can be predicted exactly."""
+    z = keras.Input((latent_dim,))
+    dense = keras.layers.Dense(28 * 28, activation="tanh", use_bias=False)
+    x = keras.layers.Reshape((28, 28, 1))(dense(z))
+    model = keras.Model(z, x)
+    kernel = np.zeros((latent_dim, 28 * 28), np.float32)
+    kernel[0, :] = 1.0  # every pixel equals tanh(z[0])
+    dense.set_weights([kernel])
+    return model
+
+
+def png_pixels(value):
+    return np.asarray(Image.open(io.BytesIO(value)).convert("L"))
+
+
+def test_slider_moves_the_image_as_predicted():
+    widget, figure = widgets.latent_explorer(linear_generator(), sliders=2, seed=4)
+    sliders = widget.children[0].children
+    picture = widget.children[1]
+    sliders[1].value = 1.0
+    expected = np.round((np.tanh(1.0) + 1) / 2 * 255)
+    assert png_pixels(picture.value).shape == (28 * widgets.IMAGE_SCALE,) * 2
+    assert abs(int(png_pixels(picture.value)[0, 0]) - expected) <= 1
+    sliders[1].value = -2.0
+    expected = np.round((np.tanh(-2.0) + 1) / 2 * 255)
+    assert abs(int(png_pixels(picture.value)[0, 0]) - expected) <= 1
+    assert figure is not None and figure.get_size_inches()[0] <= 10
+
+
+def test_seed_slider_resets_coordinates_to_that_seeds_latent():
+    widget, _ = widgets.latent_explorer(
+        linear_generator(), sliders=1, show_static=False
+    )
+    seed_slider, coordinate = widget.children[0].children
+    seed_slider.value = 7
+    expected = np.round(widgets.base_latent(3, 7)[0], 1)
+    assert coordinate.value == pytest.approx(float(np.clip(expected, -3, 3)))
+
+
+def test_bad_arguments_name_the_fix():
+    with pytest.raises(ValueError, match="sliders"):
+        widgets.latent_explorer(linear_generator(), sliders=5)
+    with pytest.raises(ValueError, match="latent_dim"):
+        widgets.base_latent(0, 1)
