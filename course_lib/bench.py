@@ -16,8 +16,9 @@ element-wise, memory-bound and under 1% of the work in the course's models; they
 are left out). The achieved GFLOP/s are compared with the matmul peak measured
 by :func:`matmul_peak` in the same process.
 
-The command ``python -m course_lib.bench`` lives in :mod:`course_lib.bench_suite`
--- see there for the workloads and the JSON file.
+The command ``python -m course_lib.bench`` lives in
+:mod:`course_lib.bench_command`; the workloads it times are in
+:mod:`course_lib.bench_suite`.
 
 Introduced in notebooks/06_speed_benchmarks.ipynb.
 """
@@ -555,6 +556,6 @@ def fraction_of_peak(result: Result, peak: Result) -> float:
 
 
 if __name__ == "__main__":
-    from course_lib import bench_suite
+    from course_lib import bench_command
 
-    raise SystemExit(bench_suite.main())
+    raise SystemExit(bench_command.main())
