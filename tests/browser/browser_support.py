@@ -50,6 +50,8 @@ SCRATCH_PREFIX = "_browser_"
 VIEWPORT = {"width": 1280, "height": 900}
 # Seconds allowed for one notebook's run-all; quick-profile notebooks need ~1 min.
 RUN_TIMEOUT_SECONDS = float(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "420"))
+# Seconds a slider-driven widget may take to redraw its image after a key press.
+SLIDER_RESPONSE_SECONDS = 30
 # Chromium refuses screenshots much taller than 16,384 pixels.
 MAX_SCREENSHOT_HEIGHT = 12000
 
@@ -316,6 +318,7 @@ class NotebookReport:
     png_outputs: int = 0
     images_rendered: int = 0
     widget_images_rendered: int = 0
+    widgets_exercised: int = 0
     screenshot: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -328,7 +331,8 @@ class NotebookReport:
             f"{self.error_outputs} error outputs, "
             f"widgets {self.widgets_rendered}/{self.widget_outputs} rendered, "
             f"images {self.images_rendered}/{self.png_outputs} rendered "
-            f"(+{self.widget_images_rendered} inside widgets)"
+            f"(+{self.widget_images_rendered} inside widgets), "
+            f"{self.widgets_exercised} slider-driven widget(s) responded"
         )
 
 
@@ -534,6 +538,7 @@ def check_notebook(
     run_timeout: float = RUN_TIMEOUT_SECONDS,
     render_timeout: float = 60.0,
     screenshot_name: str | None = None,
+    slider_timeout: float = SLIDER_RESPONSE_SECONDS,
 ) -> NotebookReport:
     """Run one notebook in the browser and report every problem found.
 
@@ -549,6 +554,7 @@ def check_notebook(
         run_timeout: Seconds allowed for running all cells.
         render_timeout: Seconds allowed for widgets and images to appear.
         screenshot_name: The screenshot's file stem; the notebook's by default.
+        slider_timeout: Seconds a slider-driven widget may take to redraw.
 
     Returns:
         The ``NotebookReport``; its ``problems`` list is empty when all is well.
@@ -586,6 +592,10 @@ def check_notebook(
         _check_widget_state(report, saved)
         rendered = _wait_for_rendering(page, expected, render_timeout)
         _compare_rendering(report, rendered, expected)
+        if _exercise_sliders(page, report, slider_timeout):
+            page.evaluate(_SAVE_JS)
+            saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
+            _check_widget_state(report, saved)
         report.screenshot = _screenshot(
             page, screenshot_dir / f"{screenshot_name or notebook.stem}.png"
         )
@@ -636,11 +646,86 @@ def _check_widget_state(report: NotebookReport, notebook: dict) -> None:
     for model_id, model in state.get("state", {}).items():
         for output in model.get("state", {}).get("outputs", []) or []:
             if isinstance(output, dict) and output.get("output_type") == "error":
-                report.error_outputs += 1
-                report.problems.append(
+                problem = (
                     f"widget {model_id[:8]} ({model.get('model_name')}) shows an "
                     f"error: {output.get('ename')}: {str(output.get('evalue'))[:300]}"
                 )
+                if problem not in report.problems:  # Checked again after sliding.
+                    report.error_outputs += 1
+                    report.problems.append(problem)
+
+
+# Mark each top-level widget view that holds both a slider and an image (an
+# explorer, an interact() plot) and return the markers with their cells.
+_MARK_SLIDER_WIDGETS_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const found = [];
+  panel.content.widgets.forEach((cell, cellIndex) => {
+    if (cell.model.type !== 'code') {
+      return;
+    }
+    const views = cell.outputArea.node.querySelectorAll(
+      '.jp-OutputArea-output > .jupyter-widgets');
+    for (const view of views) {
+      const topLevel = view.parentElement.closest('.jupyter-widgets') === null;
+      if (topLevel && view.querySelector('.noUi-handle') && view.querySelector('img')) {
+        const marker = `course-widget-${found.length}`;
+        view.setAttribute('data-course-widget', marker);
+        found.push({marker: marker, cell: cellIndex});
+      }
+    }
+  });
+  return found;
+}"""
+
+_IMAGE_SOURCES_JS = """(element) => Array.from(element.querySelectorAll('img')).map(
+  (image) => image.complete && image.naturalWidth > 0 ? image.src : 'loading')"""
+
+_IMAGES_CHANGED_JS = """([marker, before]) => {
+  const view = document.querySelector(`[data-course-widget="${marker}"]`);
+  const images = Array.from(view.querySelectorAll('img'));
+  const now = images.map(
+    (image) => image.complete && image.naturalWidth > 0 ? image.src : 'loading');
+  return !now.includes('loading') && JSON.stringify(now) !== JSON.stringify(before);
+}"""
+
+
+def _exercise_sliders(
+    page, report: NotebookReport, timeout: float, limit: int = 3
+) -> bool:
+    """Nudge the first slider of up to ``limit`` widgets; their image must change.
+
+    This proves the widget is live, not only drawn: the key press travels to the
+    kernel, the callback runs, and the new image comes back to the page.
+
+    Returns:
+        Whether any widget was exercised (so the widget state is worth re-reading).
+    """
+    candidates = page.evaluate(_MARK_SLIDER_WIDGETS_JS)[:limit]
+    for candidate in candidates:
+        view = page.locator(f'[data-course-widget="{candidate["marker"]}"]')
+        before = view.evaluate(_IMAGE_SOURCES_JS)
+        handle = view.locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        value = handle.get_attribute("aria-valuenow")
+        page.keyboard.press("ArrowRight")
+        if handle.get_attribute("aria-valuenow") == value:
+            page.keyboard.press("ArrowLeft")  # The slider was at its maximum.
+        try:
+            page.wait_for_function(
+                _IMAGES_CHANGED_JS,
+                arg=[candidate["marker"], before],
+                timeout=timeout * 1000,
+                polling=250,
+            )
+            report.widgets_exercised += 1
+        except Exception:  # Playwright's TimeoutError
+            report.problems.append(
+                f"cell {candidate['cell']}: moving the widget's first slider did "
+                f"not change its image within {timeout:.0f} s"
+            )
+    return bool(candidates)
 
 
 def _wait_for_rendering(page, expected, render_timeout: float):

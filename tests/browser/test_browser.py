@@ -7,7 +7,8 @@ widget view, every PNG output a loaded image). A screenshot of each notebook goe
 to ``build/screenshots/``.
 
 The checker's own tests come first: a working fixture must pass, and a widget
-that cannot render, a missing widget extension and a raising cell must each fail.
+that cannot render, a slider that drives nothing, a missing widget extension,
+and a raising cell (or widget callback) must each fail.
 """
 
 from pathlib import Path
@@ -42,11 +43,12 @@ def test_checker_passes_working_widgets(
     # A slider and an interact(); one static figure. Counted from the saved model.
     assert (report.widget_outputs, report.widgets_rendered) == (2, 2)
     assert (report.png_outputs, report.images_rendered) == (1, 1)
-    assert report.widget_images_rendered == 1  # The interact() plot.
+    assert report.widget_images_rendered == 1  # The interact() plot...
+    assert report.widgets_exercised == 1  # ...redrawn when its slider moves.
     assert report.screenshot.stat().st_size > 10_000
 
 
-def test_checker_fails_on_widget_that_cannot_render(
+def test_checker_fails_on_widgets_that_cannot_render_or_respond(
     lab_server, browser_context, screenshot_dir, record_report
 ):
     report = check_notebook(
@@ -56,14 +58,16 @@ def test_checker_fails_on_widget_that_cannot_render(
         screenshot_dir / "fixtures",
         run_timeout=120,
         render_timeout=20,
+        slider_timeout=5,
     )
     record_report(report)
-    assert report.error_outputs == 0  # The kernel side is fine...
-    assert report.widget_outputs == 2
-    assert report.widgets_rendered == 0  # ...but the browser cannot show either.
     problems = _problems_text(report)
+    assert report.error_outputs == 0, problems  # The kernel side is fine...
+    assert report.widget_outputs == 3
+    assert report.widgets_rendered == 1  # ...but the browser shows only the last.
     assert "cell 1: widget not rendered: ipywidgets error view" in problems, problems
     assert "cell 2: widget not rendered: Error displaying widget" in problems, problems
+    assert "cell 3: moving the widget's first slider did not change" in problems
 
 
 def test_checker_fails_on_error_output(
