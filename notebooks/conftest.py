@@ -7,6 +7,9 @@ Two known nbval limits are lifted:
 
 import nbval.plugin
 
+# Scratch notebooks ("_" prefix) are never collected.
+collect_ignore_glob = ["_*.ipynb"]
+
 OUTPUT_TIMEOUT_SECONDS = 120
 
 _original_init = nbval.plugin.IPyNbCell.__init__
