@@ -32,7 +32,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_PATH = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
-# Offline and as root, Chromium needs all of these (see the README's test section).
+# Offline and as root, Chromium needs all of these: no sandbox as root, no GPU, and
+# no background connections (a closed network refuses them, many at a time).
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
