@@ -487,7 +487,12 @@ def classifier_features(images, value_range: str | None = None) -> np.ndarray:
     """
     unit = to_unit_range(images, value_range)
     model = load_classifier()
-    extractor = keras.Model(model.inputs, model.get_layer(FEATURE_LAYER).output)
+    key = f"{id(model)}:{FEATURE_LAYER}"
+    if key not in _loaded_classifiers:
+        _loaded_classifiers[key] = keras.Model(
+            model.inputs, model.get_layer(FEATURE_LAYER).output
+        )
+    extractor = _loaded_classifiers[key]
     return extractor.predict(unit, batch_size=256, verbose=0).astype(np.float64)
 
 
