@@ -265,3 +265,39 @@ def test_vae_figures_and_the_2d_explorer():
     before = picture.value
     sliders[0].value = 2.5
     assert picture.value != before and static is not None
+
+
+# ------------------------------------------------------------ the shipped weights
+
+
+def test_shipped_vaes_load_verified_and_meet_the_elbo_bar():
+    mnist = data.load_mnist(verbose=False)
+    model, history, entry = vae.load_shipped_vae(16)
+    assert (
+        entry["latent_dim"] == 16
+        and len(history["val_loss"]) == entry["provenance"]["epochs"]
+    )
+    bounds = vae.held_out_bounds(
+        model, data.binarize(mnist.x_test[:100]), num_samples=10, seed=0
+    )
+    assert bounds["negative_elbo"] <= 110
+    assert entry["results"]["coverage_passed"]
+    two_d, _, entry_2d = vae.load_shipped_vae(2)
+    assert two_d.latent_dim == 2 == entry_2d["latent_dim"]
+
+
+def test_full_profile_loads_the_shipped_weights_unless_retraining(monkeypatch):
+    monkeypatch.delenv(vae.RETRAIN_ENV_VAR, raising=False)
+    _, _, info = vae.train_or_load(config.get_profile("full"), 16)
+    assert info["source"] == "shipped"
+
+
+def test_shipped_classifier_and_vae_weights_fit_the_size_budget():
+    from course_lib import evaluation
+
+    manifest = evaluation.read_manifest()
+    total = sum(
+        (evaluation.weights_dir() / manifest[key]["file"]).stat().st_size
+        for key in ("classifier", "vae", "vae_2d")
+    )
+    assert total <= 4_000_000
