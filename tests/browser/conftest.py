@@ -77,7 +77,11 @@ def pytest_terminal_summary(terminalreporter):
     if not REPORTS:
         return
     terminalreporter.section("notebooks in the browser")
-    for report in REPORTS:
-        terminalreporter.write_line(report.summary())
     total = sum(report.seconds for report in REPORTS)
-    terminalreporter.write_line(f"total browser time: {total:.0f} s")
+    lines = [report.summary() for report in REPORTS]
+    lines.append(f"total browser time: {total:.0f} s")
+    for line in lines:
+        terminalreporter.write_line(line)
+    # The same lines beside the screenshots, for CI artifacts.
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOT_DIR / "browser_report.txt").write_text("\n".join(lines) + "\n")
