@@ -23,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,10 @@ def atomic_write(directory: Path, final_name: str, write) -> Path:
         write(temporary)
         with open(temporary, "rb") as stream:
             os.fsync(stream.fileno())
+        # mkstemp creates owner-only files; give the result ordinary permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, directory / final_name)
     finally:
         if os.path.exists(temporary):
@@ -135,6 +140,7 @@ def save_checkpoint(
     epoch: int,
     history: dict | None = None,
     keep: int = 2,
+    seconds: float = 0.0,
 ) -> dict:
     """Save weights, optimizer state, epoch counter and history atomically.
 
@@ -144,6 +150,7 @@ def save_checkpoint(
         epoch: The number of epochs completed.
         history: Metric name to list of per-epoch values, stored for resuming.
         keep: How many checkpoints to keep on disk (older ones are deleted).
+        seconds: Training time of the run so far (all sessions together).
 
     Returns:
         The state written to ``checkpoint.json``.
@@ -177,6 +184,7 @@ def save_checkpoint(
         "weights_file": weights_name,
         "optimizer_file": optimizer_name,
         "history": {k: [float(v) for v in vs] for k, vs in (history or {}).items()},
+        "seconds": float(seconds),
         "fingerprint": architecture_fingerprint(model),
     }
 
@@ -280,11 +288,20 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         every: Save every this many epochs (the last epoch is always saved).
         keep: How many checkpoints to keep.
         initial_history: History of the epochs before this ``fit`` call.
+        initial_seconds: Training time before this ``fit`` call, so that the
+            stored ``seconds`` is the whole run's.
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
 
-    def __init__(self, directory, every: int = 1, keep: int = 2, initial_history=None):
+    def __init__(
+        self,
+        directory,
+        every: int = 1,
+        keep: int = 2,
+        initial_history=None,
+        initial_seconds: float = 0.0,
+    ):
         super().__init__()
         if not isinstance(every, int) or every <= 0:
             raise ValueError(f"every must be a positive integer, got {every!r}.")
@@ -293,6 +310,16 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.keep = keep
         self.history = {k: list(v) for k, v in (initial_history or {}).items()}
         self.last_saved_epoch = None
+        self.initial_seconds = float(initial_seconds)
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        """Training time of the whole run so far, all sessions together."""
+        return self.initial_seconds + time.perf_counter() - self.started
 
     def on_epoch_end(self, epoch, logs=None):
         if not _all_finite(logs):
@@ -303,7 +330,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         final = completed >= self.params.get("epochs", completed)
         if completed % self.every == 0 or final:
             save_checkpoint(
-                self.model, self.directory, completed, self.history, self.keep
+                self.model,
+                self.directory,
+                completed,
+                self.history,
+                self.keep,
+                seconds=self.seconds,
             )
             self.last_saved_epoch = completed
 

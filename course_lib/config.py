@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         eval_samples=1_000,
         mc_samples=400_000,
         bench_seconds=2.0,
-        gan_epochs=24,
+        gan_epochs=30,
         gan_batch_size=32,
     ),
 }

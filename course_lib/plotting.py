@@ -180,6 +180,43 @@ def write_gif(frames, path, duration_ms: int = 250, scale: int = 1):
     return path
 
 
+def gif_preview(path, max_frames: int = 12, shrink: int = 1) -> bytes:
+    """Return a lighter copy of a GIF for embedding in a notebook.
+
+    Args:
+        path: A GIF written by :func:`write_gif`.
+        max_frames: Keep at most this many frames, evenly spaced, always
+            including the first and the last.
+        shrink: Integer downscaling factor (1 keeps the size).
+
+    Returns:
+        The bytes of the new GIF (same frame duration, loops forever).
+    """
+    import io
+
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        duration = gif.info.get("duration", 250)
+        frames = [frame.convert("L") for frame in ImageSequence.Iterator(gif)]
+    keep = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))))
+    frames = [frames[int(index)] for index in keep]
+    if shrink > 1:
+        width, height = frames[0].size
+        frames = [f.resize((width // shrink, height // shrink)) for f in frames]
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=duration * 2,
+        loop=0,
+        optimize=True,
+    )
+    return buffer.getvalue()
+
+
 def interpolation_strips(rows: dict, value_range="-1,1", title=None):
     """Show several interpolation strips, one labelled row each.
 

@@ -43,6 +43,11 @@ GAN_HISTORY_FILE = "gan_history.json"
 GAN_GIF_FILE = "gan_training.gif"
 GRID_SEED = 2024
 GAN_EMA_DECAY = 0.995
+# The discriminator learns twice as fast as the generator (two time-scale update
+# rule, Heusel et al. 2017). On the 4,000-digit subset a run with equal rates
+# reached the same quality (recognisable fraction 0.418 vs 0.415), so this is a
+# conventional choice rather than a measured win.
+GAN_D_LEARNING_RATE = 4e-4
 GAN_COMMAND = "python -m course_lib.train gan --profile full"
 RETRAIN_ENV_VAR = "COURSE_RETRAIN"
 IMAGE_SHAPE = (28, 28, 1)
@@ -248,9 +253,12 @@ class GAN(keras.Model):
     def update_ema(self):
         """Move each EMA weight towards the generator's: ``e <- d e + (1 - d) w``.
 
-        Batch-norm statistics are averaged the same way.
+        The decay warms up as ``d = min(ema_decay, (1 + n) / (10 + n))`` after
+        ``n`` generator steps, so that the random initial weights do not linger
+        in the average of a short run. Batch-norm statistics are averaged too.
         """
-        decay = self.ema_decay
+        steps = tf.cast(self.g_optimizer.iterations, "float32")
+        decay = tf.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
         for average, weight in zip(
             self.ema_generator.weights, self.generator.weights, strict=True
         ):
@@ -338,6 +346,7 @@ def build_gan(
     generator_loss_kind: str = "non_saturating",
     seed: int | None = config.DEFAULT_SEED,
     ema_decay: float | None = None,
+    discriminator_learning_rate: float | None = None,
 ) -> GAN:
     """Build and compile the DCGAN, ready for ``fit(dataset)``.
 
@@ -356,6 +365,8 @@ def build_gan(
         seed: Seed of the training noise.
         ema_decay: Keep an exponential moving average of the generator (e.g.
             0.995) and sample from it; ``None`` keeps none.
+        discriminator_learning_rate: The discriminator's own Adam learning rate
+            (``None``: the same as ``learning_rate``).
 
     Returns:
         A compiled :class:`GAN`; ``gan.settings`` records the choices made.
@@ -382,8 +393,9 @@ def build_gan(
                 ema_decay=ema_decay,
             )
             optimizers = []
-            for _ in range(2):
-                optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+            d_rate = discriminator_learning_rate or learning_rate
+            for rate in (d_rate, learning_rate):
+                optimizer = keras.optimizers.Adam(rate, beta_1=beta_1)
                 if settings["precision"] == "mixed_float16":
                     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
                 optimizers.append(optimizer)
@@ -602,18 +614,22 @@ def fit_with_checkpoints(
 
     Returns:
         ``(history, info)``: the whole run's per-epoch history, and a dict with
-        ``initial_epoch`` and ``seconds`` (this call's training time).
+        ``initial_epoch``, ``seconds`` (this call's training time) and
+        ``total_seconds`` (the whole run's, across interruptions).
     """
     directory = Path(directory)
     state = course_callbacks.read_checkpoint_state(directory)
-    initial_epoch, history = 0, {}
+    initial_epoch, history, earlier_seconds = 0, {}, 0.0
     if state is not None and resume and state["epoch"] < epochs:
         state = course_callbacks.load_checkpoint(model, directory)
         initial_epoch, history = state["epoch"], state["history"]
+        earlier_seconds = float(state.get("seconds", 0.0))
     elif state is not None:
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = course_callbacks.AtomicCheckpoint(directory, initial_history=history)
+    checkpoint = course_callbacks.AtomicCheckpoint(
+        directory, initial_history=history, initial_seconds=earlier_seconds
+    )
     all_callbacks = [course_callbacks.NaNGuard(), checkpoint, *callbacks]
     start = time.perf_counter()
     model.fit(
@@ -624,7 +640,11 @@ def fit_with_checkpoints(
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    return checkpoint.history, {"initial_epoch": initial_epoch, "seconds": seconds}
+    return checkpoint.history, {
+        "initial_epoch": initial_epoch,
+        "seconds": seconds,
+        "total_seconds": earlier_seconds + seconds,
+    }
 
 
 def shipped_weights_path() -> Path:
@@ -693,6 +713,7 @@ def train_or_load(
     """
     profile = profile or config.get_profile()
     build_kwargs.setdefault("ema_decay", GAN_EMA_DECAY)
+    build_kwargs.setdefault("discriminator_learning_rate", GAN_D_LEARNING_RATE)
     retrain = _retrain_requested() if retrain is None else retrain
     if not profile.is_quick and not retrain and shipped_weights_path().exists():
         gan, history, entry = load_shipped_gan(**build_kwargs)
@@ -733,8 +754,10 @@ def evaluate_generator(gan: GAN, mnist, count: int = 1000, seed: int = 1) -> dic
         seed: Seed of the latent vectors.
 
     Returns:
-        A dict with ``recognisable_fraction``, ``class_counts``,
-        ``largest_share``, ``all_digits_present``, ``fid`` and ``fid_floor``.
+        A dict with ``recognisable_fraction`` (and, as its ceiling, the same
+        measure on ``count`` real test digits, ``real_recognisable_fraction``),
+        ``class_counts``, ``largest_share``, ``all_digits_present``, ``fid`` and
+        ``fid_floor``.
     """
     from course_lib import evaluation
 
@@ -750,6 +773,7 @@ def evaluate_generator(gan: GAN, mnist, count: int = 1000, seed: int = 1) -> dic
         "class_counts": [int(c) for c in counts],
         "largest_share": coverage["largest_share"],
         "all_digits_present": coverage["all_digits_present"],
+        "real_recognisable_fraction": evaluation.recognisable_fraction(real),
         "fid": evaluation.classifier_fid(real, samples, generated_value_range="-1,1"),
         "fid_floor": evaluation.fid_floor(mnist.x_train, sample_size=len(real)),
     }
@@ -790,7 +814,7 @@ def train_gan_command(profile: config.Profile, seed: int) -> dict:
     )
     results = evaluate_generator(gan, mnist, count=profile.eval_samples)
     summary = {
-        "training_seconds": round(info["seconds"], 1),
+        "training_seconds": round(info["total_seconds"], 1),
         "resumed_from_epoch": info["initial_epoch"],
         **{k: v for k, v in results.items()},
     }
@@ -811,7 +835,9 @@ def train_gan_command(profile: config.Profile, seed: int) -> dict:
         "seed": seed,
         "settings": info["settings"],
         "learning_rate": 2e-4,
-        "training_seconds": round(info["seconds"], 1),
+        "discriminator_learning_rate": GAN_D_LEARNING_RATE,
+        "training_seconds": round(info["total_seconds"], 1),
+        "resumed_from_epoch": info["initial_epoch"],
         "trained_on": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

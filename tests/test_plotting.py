@@ -68,3 +68,15 @@ def test_figures_are_small():
         width, height = figure.get_size_inches()
         assert width <= 10 and height <= 4 and figure.dpi <= 100
         plt.close(figure)
+
+
+def test_gif_preview_keeps_first_and_last_frames(tmp_path):
+    frames = [np.full((4, 6), 10 * value, np.uint8) for value in range(20)]
+    path = plotting.write_gif(frames, tmp_path / "long.gif", scale=2)
+    preview = tmp_path / "preview.gif"
+    preview.write_bytes(plotting.gif_preview(path, max_frames=5, shrink=2))
+    with Image.open(preview) as gif:
+        assert gif.n_frames == 5 and gif.size == (6, 4)
+        assert np.asarray(gif.convert("L"))[0, 0] == 0
+        gif.seek(4)
+        assert np.asarray(gif.convert("L"))[0, 0] == 190

@@ -214,9 +214,19 @@ def test_ema_generator_follows_the_closed_form_average():
     gan.d_step(real_batch(), np.ones((8, LATENT_DIM), np.float32))
     assert not changed(start, weights_of(gan.ema_generator))  # only G's step moves it
     gan.g_step(np.ones((8, LATENT_DIM), np.float32))
+    # After the first step the warm-up decay (1 + 1) / (10 + 1) is below 0.75.
+    decay = min(0.75, 2 / 11)
     for average, old, new in zip(
         weights_of(gan.ema_generator), start, weights_of(gan.generator), strict=True
     ):
-        np.testing.assert_allclose(average, 0.75 * old + 0.25 * new, atol=1e-6)
+        np.testing.assert_allclose(average, decay * old + (1 - decay) * new, atol=1e-6)
+    for _ in range(40):  # after many steps the decay is the requested 0.75
+        gan.g_step(np.ones((8, LATENT_DIM), np.float32))
+    old, new = weights_of(gan.ema_generator), None
+    gan.g_step(np.ones((8, LATENT_DIM), np.float32))
+    new = weights_of(gan.generator)
+    np.testing.assert_allclose(
+        weights_of(gan.ema_generator)[0], 0.75 * old[0] + 0.25 * new[0], atol=1e-6
+    )
     with pytest.raises(ValueError, match="ema_decay"):
         training.GAN(*tiny_networks(), ema_decay=1.5)
