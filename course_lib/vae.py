@@ -737,6 +737,43 @@ def _binarise_if_uint8(images):
     return data.binarize(images) if images.dtype == np.uint8 else images
 
 
+def sample_results(vae: VAE, mnist, count: int = 1000) -> dict:
+    """Measure a VAE's prior samples with the evaluation classifier.
+
+    Args:
+        vae: A trained VAE.
+        mnist: ``data.load_mnist()`` (real digits for the FID and its floor).
+        count: How many prior samples (seed 1) and real test digits.
+
+    Returns:
+        A JSON-ready dict: class counts, coverage, recognisable fraction,
+        classifier-FID and its real-vs-real floor, and the classifier's sha256.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    from course_lib import evaluation
+
+    samples = vae.sample(count, seed=1)
+    counts = evaluation.class_histogram(samples, value_range="0,1")
+    coverage = evaluation.coverage_check(counts)
+    real = mnist.x_test[:count]
+    return {
+        "samples": count,
+        "class_counts": [int(c) for c in counts],
+        "largest_share": round(coverage["largest_share"], 4),
+        "all_digits_present": coverage["all_digits_present"],
+        "coverage_passed": coverage["passed"],
+        "recognisable_fraction": round(
+            evaluation.recognisable_fraction(samples, value_range="0,1"), 4
+        ),
+        "fid": round(
+            evaluation.classifier_fid(real, samples, generated_value_range="0,1"), 3
+        ),
+        "fid_floor": round(evaluation.fid_floor(mnist.x_train, len(real)), 3),
+        "classifier_sha256": evaluation.read_manifest()["classifier"]["sha256"],
+    }
+
+
 def evaluate_vae(vae: VAE, mnist, count: int = 1000, num_samples: int = 100) -> dict:
     """Measure a VAE: held-out bounds in nats, and its prior samples' coverage.
 
@@ -751,30 +788,15 @@ def evaluate_vae(vae: VAE, mnist, count: int = 1000, num_samples: int = 100) -> 
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    from course_lib import data, evaluation
+    from course_lib import data
 
     bounds = held_out_bounds(vae, data.binarize(mnist.x_test), num_samples)
-    samples = vae.sample(count, seed=1)
-    counts = evaluation.class_histogram(samples, value_range="0,1")
-    coverage = evaluation.coverage_check(counts)
-    real = mnist.x_test[:count]
     return {
         "test_images": len(mnist.x_test),
         "test_negative_elbo_nats": round(bounds["negative_elbo"], 2),
         "test_iwae_log_px_nats": round(bounds["iwae_log_px"], 2),
         "iwae_samples": num_samples,
-        "samples": count,
-        "class_counts": [int(c) for c in counts],
-        "largest_share": round(coverage["largest_share"], 4),
-        "all_digits_present": coverage["all_digits_present"],
-        "coverage_passed": coverage["passed"],
-        "recognisable_fraction": round(
-            evaluation.recognisable_fraction(samples, value_range="0,1"), 4
-        ),
-        "fid": round(
-            evaluation.classifier_fid(real, samples, generated_value_range="0,1"), 3
-        ),
-        "fid_floor": round(evaluation.fid_floor(mnist.x_train, len(real)), 3),
+        **sample_results(vae, mnist, count),
     }
 
 
