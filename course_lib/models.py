@@ -107,8 +107,4 @@ def check_latent_dim(latent_dim: int) -> int:
 # Re-exports: the issue names these as part of ``models``; they are defined beside
 # the code that trains them (vae.py and evaluation.py never import this module).
 from course_lib.evaluation import mnist_classifier  # noqa: E402, F401
-
-try:
-    from course_lib.vae import vae_decoder, vae_encoder  # noqa: E402, F401
-except ImportError:  # vae.py is still being written; see training.py.
-    pass
+from course_lib.vae import vae_decoder, vae_encoder  # noqa: E402, F401

@@ -31,11 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 from course_lib import callbacks as course_callbacks  # noqa: E402
 from course_lib import config, data, hardware, losses, models  # noqa: E402
-
-try:
-    from course_lib.vae import VAE, build_vae  # noqa: F401  (re-export: issue 4 names training.VAE)
-except ImportError:  # vae.py is being written by another helper; see models.py.
-    pass
+from course_lib.vae import VAE, build_vae  # noqa: F401, E402  (re-export: issue 4 names training.VAE)
 
 GAN_KEY = "gan"
 GAN_WEIGHTS_FILE = "gan_generator.weights.h5"

@@ -33,6 +33,9 @@ def test_bad_latent_dim_names_the_fix(latent_dim):
 
 
 def test_reexports_from_their_owning_modules():
-    from course_lib import evaluation
+    from course_lib import evaluation, training, vae
 
     assert models.mnist_classifier is evaluation.mnist_classifier
+    assert models.vae_encoder is vae.vae_encoder
+    assert models.vae_decoder is vae.vae_decoder
+    assert training.VAE is vae.VAE and training.build_vae is vae.build_vae
