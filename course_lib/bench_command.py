@@ -257,31 +257,29 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
         log(f"  {result}")
 
     log("measuring training ...")
-    batch = sizes["train_batch"]
+    batch, steps = sizes["train_batch"], sizes["train_steps"]
     train = [
         bench_suite.reference_workload(
-            images, batch, 1, f"reference two-tape loop fp32, b{batch}"
+            images, batch, steps, f"reference two-tape loop fp32, b{batch}"
         ),
         bench_suite.build_gan_workload(
-            images, batch, 1, f"build_gan() + fit, b{batch}"
+            images, batch, steps, f"build_gan() + fit, b{batch}"
         ),
         bench_suite.build_gan_workload(
             images,
             batch,
-            1,
+            steps,
             f"build_gan(precision='float32') + fit, b{batch}",
             precision="float32",
         ),
     ]
     loops = ["reference fp32", "build_gan", "build_gan fp32"]
+    measured = bench.measure_many(
+        train, max(seconds, 1.0), sizes["train_windows"], warmup_calls=1
+    )
     training = [
         bench_suite.tag(result, loop=loop, settings=getattr(workload, "settings", None))
-        for result, loop, workload in zip(
-            bench.measure_many(train, max(seconds, 1.0), windows, warmup_calls=1),
-            loops,
-            train,
-            strict=True,
-        )
+        for result, loop, workload in zip(measured, loops, train, strict=True)
     ]
     for result in training:
         log(f"  {result}")

@@ -542,6 +542,8 @@ SUITE_SIZES = {
     "quick": {
         "batches": (1, 64),
         "train_batch": 64,
+        "train_steps": 1,
+        "train_windows": 2,
         "steps_T": 10,
         "family": 8,
         "cached_steps": 49,
@@ -549,6 +551,8 @@ SUITE_SIZES = {
     "full": {
         "batches": (1, 4, 16, 64, 256, 1024),
         "train_batch": 256,
+        "train_steps": 4,
+        "train_windows": 5,
         "steps_T": 50,
         "family": 64,
         "cached_steps": 784,
