@@ -287,6 +287,11 @@ def build_gan_workload(images, batch_size, steps, name, **build_options):
 
     gan = training.build_gan(latent_dim=LATENT_DIM, **build_options)
     dataset = image_dataset(images, batch_size)
+    # Each fit call starts a new iterator. Run one full pass first, so that the
+    # in-memory cache is complete and later iterators read from it instead of
+    # re-scaling the images (the reference loop keeps one iterator throughout).
+    for _ in dataset.take(len(images) // batch_size + 1):
+        pass
 
     def run():
         return gan.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
@@ -554,8 +559,8 @@ SUITE_SIZES = {
         "train_steps": 4,
         "train_windows": 5,
         "steps_T": 50,
-        "family": 64,
-        "cached_steps": 784,
+        "family": 16,
+        "cached_steps": 196,
     },
 }
 
