@@ -26,6 +26,7 @@ Introduced in notebooks/06_speed_benchmarks.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -159,3 +160,66 @@ def recommended_settings() -> dict:
         "jit_compile": on_gpu,
         "steps_per_execution": 1,
     }
+
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def resolve_settings(
+    precision: str | None = None,
+    jit_compile: bool | None = None,
+    steps_per_execution: int | None = None,
+) -> dict:
+    """Fill the choices a caller left open (``None``) from :func:`recommended_settings`.
+
+    Args:
+        precision: A Keras dtype policy name, or ``None`` for the recommended one.
+        jit_compile: Whether to XLA-compile the train step, or ``None``.
+        steps_per_execution: Batches per compiled call, or ``None``.
+
+    Returns:
+        A dict with ``precision``, ``jit_compile`` and ``steps_per_execution``.
+
+    Raises:
+        ValueError: If the precision is not one of :data:`PRECISIONS`.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    recommended = recommended_settings()
+    chosen = {
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "steps_per_execution": steps_per_execution,
+    }
+    settings = {k: recommended[k] if v is None else v for k, v in chosen.items()}
+    if settings["precision"] not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {PRECISIONS}, got {settings['precision']!r}. "
+            "Fix: pass one of those, or None for the fastest safe one."
+        )
+    return settings
+
+
+@contextlib.contextmanager
+def build_scope(precision: str, strategy=None):
+    """Build models under a dtype policy and a distribution strategy, then restore.
+
+    Args:
+        precision: The Keras dtype policy for the layers built inside.
+        strategy: A ``tf.distribute.Strategy`` whose scope to enter, or ``None``.
+
+    Yields:
+        Nothing; the global dtype policy is restored on exit.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    import keras
+
+    previous_policy = keras.config.dtype_policy()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    try:
+        keras.config.set_dtype_policy(precision)
+        with scope:
+            yield
+    finally:
+        keras.config.set_dtype_policy(previous_policy)

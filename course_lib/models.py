@@ -13,22 +13,37 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
+import numpy as np
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def _check_latent_dim(latent_dim: int) -> int:
+def check_latent_dim(latent_dim) -> int:
+    """Validate a latent size and return it as an ``int``.
+
+    Args:
+        latent_dim: The size of the latent vector z.
+
+    Returns:
+        ``latent_dim`` as a Python ``int``.
+
+    Raises:
+        ValueError: If it is not a positive integer; the message names the fix.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
     if (
-        not isinstance(latent_dim, int)
-        or isinstance(latent_dim, bool)
+        isinstance(latent_dim, bool)
+        or not isinstance(latent_dim, int | np.integer)
         or latent_dim <= 0
     ):
         raise ValueError(
-            f"latent_dim must be a positive integer, got {latent_dim!r}. "
-            "Fix: pass e.g. latent_dim=100 for the DCGAN or 16 for the VAE."
+            f"latent_dim must be a positive integer, got {latent_dim!r}. Fix: pass "
+            "e.g. latent_dim=100 for the DCGAN, 16 for the VAE, or 2 to plot the "
+            "VAE's latent space."
         )
-    return latent_dim
+    return int(latent_dim)
 
 
 def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Model:
@@ -44,7 +59,7 @@ def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Mod
     Returns:
         A ``keras.Model`` mapping (batch, latent_dim) to (batch, 28, 28, 1).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = check_latent_dim(latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(7 * 7 * 256, use_bias=False)(z)
     x = layers.BatchNormalization()(x)
@@ -87,24 +102,18 @@ def dcgan_discriminator(name: str = "discriminator") -> keras.Model:
     return keras.Model(image, logit, name=name)
 
 
-def check_latent_dim(latent_dim: int) -> int:
-    """Validate a latent size and return it.
-
-    Args:
-        latent_dim: The size of the latent vector.
-
-    Returns:
-        ``latent_dim`` unchanged.
-
-    Raises:
-        ValueError: If it is not a positive integer; the message names the fix.
-
-    Introduced in notebooks/04_gan_training.ipynb.
-    """
-    return _check_latent_dim(latent_dim)
+# Re-exports, resolved on first use: the issue names these as part of ``models``;
+# they are defined beside the code that trains them, which imports this module.
+_REEXPORTS = {
+    "mnist_classifier": "course_lib.evaluation",
+    "vae_encoder": "course_lib.vae",
+    "vae_decoder": "course_lib.vae",
+}
 
 
-# Re-exports: the issue names these as part of ``models``; they are defined beside
-# the code that trains them (vae.py and evaluation.py never import this module).
-from course_lib.evaluation import mnist_classifier  # noqa: E402, F401
-from course_lib.vae import vae_decoder, vae_encoder  # noqa: E402, F401
+def __getattr__(name: str):
+    if name in _REEXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_REEXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

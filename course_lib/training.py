@@ -15,7 +15,6 @@ Introduced in notebooks/04_gan_training.ipynb.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
@@ -298,39 +297,6 @@ class GAN(keras.Model):
 # ------------------------------------------------------------------- building
 
 
-def resolve_settings(
-    precision=None, jit_compile=None, steps_per_execution=None
-) -> dict:
-    """Fill the open choices from ``hardware.recommended_settings()``.
-
-    Args:
-        precision: A Keras dtype policy name, or ``None`` for the recommended one.
-        jit_compile: Whether to compile ``train_step`` with XLA, or ``None``.
-        steps_per_execution: Batches per call into the compiled step, or ``None``.
-
-    Returns:
-        A dict with ``precision``, ``jit_compile`` and ``steps_per_execution``.
-    """
-    recommended = hardware.recommended_settings()
-    settings = {
-        "precision": recommended["precision"] if precision is None else precision,
-        "jit_compile": recommended["jit_compile"]
-        if jit_compile is None
-        else jit_compile,
-        "steps_per_execution": (
-            recommended["steps_per_execution"]
-            if steps_per_execution is None
-            else steps_per_execution
-        ),
-    }
-    valid = ("float32", "mixed_float16", "mixed_bfloat16")
-    if settings["precision"] not in valid:
-        raise ValueError(
-            f"precision must be one of {valid}, got {settings['precision']!r}."
-        )
-    return settings
-
-
 def build_gan(
     latent_dim: int = 100,
     precision: str | None = None,
@@ -372,39 +338,33 @@ def build_gan(
     models.check_latent_dim(latent_dim)
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-    settings = resolve_settings(precision, jit_compile, steps_per_execution)
-    previous_policy = keras.config.dtype_policy()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    try:
-        keras.config.set_dtype_policy(settings["precision"])
-        with scope:
-            generator = models.dcgan_generator(latent_dim)
-            discriminator = models.dcgan_discriminator()
-            gan = GAN(
-                generator,
-                discriminator,
-                latent_dim,
-                generator_loss_kind,
-                seed,
-                ema_decay=ema_decay,
-            )
-            optimizers = []
-            d_rate = discriminator_learning_rate or learning_rate
-            for rate in (d_rate, learning_rate):
-                optimizer = keras.optimizers.Adam(rate, beta_1=beta_1)
-                if settings["precision"] == "mixed_float16":
-                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-                optimizers.append(optimizer)
-            gan.compile(
-                d_optimizer=optimizers[0],
-                g_optimizer=optimizers[1],
-                jit_compile=settings["jit_compile"],
-                steps_per_execution=settings["steps_per_execution"],
-            )
-            for optimizer, variables in gan.optimizer_variable_groups():
-                optimizer.build(variables)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
+    with hardware.build_scope(settings["precision"], strategy):
+        generator = models.dcgan_generator(latent_dim)
+        discriminator = models.dcgan_discriminator()
+        gan = GAN(
+            generator,
+            discriminator,
+            latent_dim,
+            generator_loss_kind,
+            seed,
+            ema_decay=ema_decay,
+        )
+        optimizers = []
+        d_rate = discriminator_learning_rate or learning_rate
+        for rate in (d_rate, learning_rate):
+            optimizer = keras.optimizers.Adam(rate, beta_1=beta_1)
+            if settings["precision"] == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizers.append(optimizer)
+        gan.compile(
+            d_optimizer=optimizers[0],
+            g_optimizer=optimizers[1],
+            jit_compile=settings["jit_compile"],
+            steps_per_execution=settings["steps_per_execution"],
+        )
+        for optimizer, variables in gan.optimizer_variable_groups():
+            optimizer.build(variables)
     gan.settings = settings
     return gan
 

@@ -20,7 +20,6 @@ Introduced in notebooks/05_vae_training.ipynb.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
@@ -36,29 +35,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from course_lib import config, hardware, losses  # noqa: E402
+from course_lib import config, hardware, losses, models  # noqa: E402
 
 IMAGE_SHAPE = (28, 28, 1)
 HIDDEN_UNITS = 128
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-def check_latent_dim(latent_dim) -> int:
-    """Return ``latent_dim`` if it is a positive integer, else raise ``ValueError``."""
-    if (
-        isinstance(latent_dim, bool)
-        or not isinstance(latent_dim, int | np.integer)
-        or latent_dim <= 0
-    ):
-        raise ValueError(
-            f"latent_dim must be a positive integer, got {latent_dim!r}. Fix: pass "
-            "e.g. latent_dim=16 (the course's VAE) or latent_dim=2 (to plot the "
-            "latent space)."
-        )
-    return int(latent_dim)
-
-
-# ---------------------------------------------------------------- the networks
 
 
 def vae_encoder(latent_dim: int = 16, name: str = "encoder") -> keras.Model:
@@ -78,7 +58,7 @@ def vae_encoder(latent_dim: int = 16, name: str = "encoder") -> keras.Model:
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = models.check_latent_dim(latent_dim)
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
@@ -105,7 +85,7 @@ def vae_decoder(latent_dim: int = 16, name: str = "decoder") -> keras.Model:
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = models.check_latent_dim(latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(HIDDEN_UNITS, activation="relu")(z)
     x = layers.Dense(7 * 7 * 32, activation="relu")(x)
@@ -137,7 +117,7 @@ class VAE(keras.Model):
         super().__init__(**kw)
         if latent_dim is None:
             latent_dim = int(decoder.inputs[0].shape[-1])
-        self.latent_dim = check_latent_dim(latent_dim)
+        self.latent_dim = models.check_latent_dim(latent_dim)
         if not float(beta) >= 0:
             raise ValueError(f"beta must be non-negative, got {beta!r}.")
         self.encoder = encoder
@@ -303,31 +283,6 @@ class VAE(keras.Model):
 # -------------------------------------------------------------------- building
 
 
-def resolve_settings(precision=None, jit_compile=None, steps_per_execution=None):
-    """Fill open choices from ``hardware.recommended_settings()``.
-
-    Args:
-        precision: A Keras dtype policy name, or ``None``.
-        jit_compile: Whether to XLA-compile the train step, or ``None``.
-        steps_per_execution: Batches per compiled call, or ``None``.
-
-    Returns:
-        A dict with ``precision``, ``jit_compile`` and ``steps_per_execution``.
-    """
-    recommended = hardware.recommended_settings()
-    chosen = {
-        "precision": precision,
-        "jit_compile": jit_compile,
-        "steps_per_execution": steps_per_execution,
-    }
-    settings = {k: recommended[k] if v is None else v for k, v in chosen.items()}
-    if settings["precision"] not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {PRECISIONS}, got {settings['precision']!r}."
-        )
-    return settings
-
-
 def build_vae(
     latent_dim: int = 16,
     precision: str | None = None,
@@ -356,34 +311,28 @@ def build_vae(
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    check_latent_dim(latent_dim)
+    models.check_latent_dim(latent_dim)
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-    settings = resolve_settings(precision, jit_compile, steps_per_execution)
-    previous_policy = keras.config.dtype_policy()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    try:
-        keras.config.set_dtype_policy(settings["precision"])
-        with scope:
-            vae = VAE(
-                vae_encoder(latent_dim),
-                vae_decoder(latent_dim),
-                latent_dim,
-                beta=beta,
-                seed=seed,
-            )
-            optimizer = keras.optimizers.Adam(learning_rate)
-            if settings["precision"] == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            vae.compile(
-                optimizer=optimizer,
-                jit_compile=settings["jit_compile"],
-                steps_per_execution=settings["steps_per_execution"],
-                auto_scale_loss=False,
-            )
-            optimizer.build(vae.trainable_variables)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
+    with hardware.build_scope(settings["precision"], strategy):
+        vae = VAE(
+            vae_encoder(latent_dim),
+            vae_decoder(latent_dim),
+            latent_dim,
+            beta=beta,
+            seed=seed,
+        )
+        optimizer = keras.optimizers.Adam(learning_rate)
+        if settings["precision"] == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        vae.compile(
+            optimizer=optimizer,
+            jit_compile=settings["jit_compile"],
+            steps_per_execution=settings["steps_per_execution"],
+            auto_scale_loss=False,
+        )
+        optimizer.build(vae.trainable_variables)
     vae.settings = settings
     return vae
 
@@ -487,7 +436,7 @@ RETRAIN_ENV_VAR = "COURSE_RETRAIN"
 
 def manifest_key(latent_dim: int) -> str:
     """Return the VAE's name in the manifest: ``"vae"`` (16-D) or ``"vae_2d"``."""
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = models.check_latent_dim(latent_dim)
     return "vae" if latent_dim == 16 else f"vae_{latent_dim}d"
 
 
@@ -689,7 +638,7 @@ def train_or_load(
     from course_lib import data
 
     profile = profile or config.get_profile()
-    latent_dim = check_latent_dim(latent_dim)
+    latent_dim = models.check_latent_dim(latent_dim)
     retrain = _retrain_requested() if retrain is None else retrain
     shipped = shipped_weights_path(latent_dim)
     if not profile.is_quick and not retrain and shipped.exists():

@@ -52,3 +52,28 @@ def test_precision_override(monkeypatch):
 
 def test_cpu_model_is_text():
     assert isinstance(hardware.cpu_model(), str) and hardware.cpu_model()
+
+
+def test_resolve_settings_fills_only_open_choices():
+    recommended = hardware.recommended_settings()
+    assert hardware.resolve_settings() == recommended
+    chosen = hardware.resolve_settings("float32", True, 3)
+    assert chosen == {
+        "precision": "float32",
+        "jit_compile": True,
+        "steps_per_execution": 3,
+    }
+    with pytest.raises(ValueError, match="Fix"):
+        hardware.resolve_settings("float8")
+
+
+def test_build_scope_restores_the_global_policy_even_after_an_error():
+    import keras
+
+    before = keras.config.dtype_policy().name
+    with pytest.raises(RuntimeError):
+        with hardware.build_scope("mixed_bfloat16"):
+            assert keras.config.dtype_policy().name == "mixed_bfloat16"
+            assert keras.layers.Dense(2).dtype_policy.compute_dtype == "bfloat16"
+            raise RuntimeError("interrupted build")
+    assert keras.config.dtype_policy().name == before

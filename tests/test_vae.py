@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import callbacks, config, data, vae
+from course_lib import callbacks, config, data, hardware, vae
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,7 @@ def test_recommended_precision_trains_to_finite_losses(digits):
     model = vae.build_vae(3)
     history = model.fit(data.make_dataset(train[:32], 16), epochs=1, verbose=0)
     assert math.isfinite(history.history["loss"][-1])
-    assert model.settings["precision"] in vae.PRECISIONS
+    assert model.settings["precision"] in hardware.PRECISIONS
 
 
 # ----------------------------------------------- the VAE figures and the explorer
