@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import bench, models
+from course_lib import bench, hardware, models
 
 LATENT_DIM = 100
 
@@ -39,12 +39,8 @@ def generator_in_policy(generator: keras.Model, policy: str) -> keras.Model:
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    previous = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy(policy)
+    with hardware.build_scope(policy):
         copy = models.dcgan_generator(int(generator.inputs[0].shape[-1]))
-    finally:
-        keras.config.set_dtype_policy(previous)
     copy.set_weights(generator.get_weights())
     return copy
 
@@ -247,13 +243,9 @@ def reference_workload(images, batch_size, steps, name, **options):
     policy = options.pop("policy", "float32")
     jit_compile = options.pop("jit_compile", False)
     eager = options.pop("eager", False)
-    previous = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy(policy)
+    with hardware.build_scope(policy):
         generator = models.dcgan_generator(LATENT_DIM)
         discriminator = models.dcgan_discriminator()
-    finally:
-        keras.config.set_dtype_policy(previous)
     step = reference_train_step(generator, discriminator, jit_compile, eager)
     iterator = iter(image_dataset(images, batch_size, **options))
 

@@ -424,6 +424,12 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
 # ------------------------------------------------------------ shipped weights
 
 
+def _float16_generator(latent_dim: int) -> keras.Model:
+    """Build a DCGAN generator whose variables are float16, for compact storage."""
+    with hardware.build_scope("float16"):
+        return models.dcgan_generator(latent_dim)
+
+
 def save_generator_float16(generator: keras.Model, path) -> Path:
     """Save the generator's weights as float16 (half the size), atomically.
 
@@ -436,12 +442,7 @@ def save_generator_float16(generator: keras.Model, path) -> Path:
     """
     path = Path(path)
     latent_dim = int(generator.inputs[0].shape[-1])
-    previous_policy = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy("float16")
-        half = models.dcgan_generator(latent_dim)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    half = _float16_generator(latent_dim)
     half.set_weights(
         [np.asarray(w).astype(np.float16) for w in generator.get_weights()]
     )
@@ -463,12 +464,7 @@ def load_generator_weights(generator: keras.Model, path) -> keras.Model:
         ValueError: If the file belongs to another architecture.
     """
     latent_dim = int(generator.inputs[0].shape[-1])
-    previous_policy = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy("float16")
-        half = models.dcgan_generator(latent_dim)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    half = _float16_generator(latent_dim)
     try:
         half.load_weights(path)
     except ValueError as error:

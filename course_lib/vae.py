@@ -441,12 +441,8 @@ def manifest_key(latent_dim: int) -> str:
 
 
 def _half_copy(latent_dim: int) -> VAE:
-    previous_policy = keras.config.dtype_policy()
-    try:
-        keras.config.set_dtype_policy("float16")
+    with hardware.build_scope("float16"):
         return VAE(vae_encoder(latent_dim), vae_decoder(latent_dim), latent_dim)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
 
 def save_weights_float16(vae: VAE, path) -> Path:
