@@ -1,9 +1,11 @@
 """Train the DCGAN with ``model.fit``: a ``keras.Model`` with a custom ``train_step``.
 
 ``GAN.train_step`` alternates one discriminator step and one generator step on
-every batch, each with its own optimizer and the losses of ``course_lib.losses``.
-The two steps are also methods (``d_step`` and ``g_step``) so that tests can
-check that each one changes only its own network.
+every batch, each with its own optimizer and the losses of ``course_lib.losses``,
+sharing one generator pass. The two steps are also methods (``d_step`` and
+``g_step``) so that tests can check that each one changes only its own network,
+and that ``train_step`` does exactly their work. An optional DiffAugment policy
+(``course_lib.augment``) shifts every image the discriminator sees.
 
 ``build_gan`` returns a compiled ``GAN``; open choices (precision, XLA, steps per
 execution) come from ``hardware.recommended_settings()``. ``train_or_load`` trains
@@ -28,8 +30,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from course_lib import augment, config, data, hardware, losses, models  # noqa: E402
 from course_lib import callbacks as course_callbacks  # noqa: E402
-from course_lib import config, data, hardware, losses, models  # noqa: E402
 from course_lib.vae import VAE, build_vae  # noqa: F401, E402  (re-export: issue 4 names training.VAE)
 
 GAN_KEY = "gan"
@@ -43,6 +45,13 @@ GAN_EMA_DECAY = 0.995
 # reached the same quality (recognisable fraction 0.418 vs 0.415), so this is a
 # conventional choice rather than a measured win.
 GAN_D_LEARNING_RATE = 4e-4
+# DiffAugment (Zhao et al., 2020): D sees real and fake digits shifted by up to 3
+# pixels. Measured on the 4,000-digit subset (seed 42, 1,000 samples): 0.41 of
+# samples recognisable after 5 epochs and 0.62 after 10 (2.3 min), where the
+# earlier recipe without it needed 30 epochs (9.3 min) to reach 0.69. Both level
+# off near 0.7. Adding cutout learned more slowly (0.54 after 10 epochs) and did
+# not end higher.
+GAN_AUGMENT_POLICY = "translation"
 GAN_COMMAND = "python -m course_lib.train gan --profile full"
 RETRAIN_ENV_VAR = "COURSE_RETRAIN"
 IMAGE_SHAPE = (28, 28, 1)
@@ -64,6 +73,9 @@ class GAN(keras.Model):
             generator step; samples are drawn from it (``sampler``). Averaging
             smooths the oscillation of GAN training and gives cleaner samples
             at no extra training cost (Yazici et al., 2019).
+        augment_policy: ``None``, or a DiffAugment policy of
+            ``course_lib.augment`` (e.g. ``"translation"``) applied to every
+            image D sees, real and fake, in training.
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
@@ -76,6 +88,7 @@ class GAN(keras.Model):
         generator_loss_kind="non_saturating",
         seed=None,
         ema_decay=None,
+        augment_policy=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +116,10 @@ class GAN(keras.Model):
             self.ema_generator.name = f"{generator.name}_ema"
             self.ema_generator.set_weights(generator.get_weights())
         self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.augment_policy = augment.check_policy(augment_policy)
+        self.augment_seed = keras.random.SeedGenerator(
+            None if seed is None else seed + 1, name="augment_seed"
+        )
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_score_tracker = keras.metrics.Mean(name="D(x)")
@@ -159,6 +176,7 @@ class GAN(keras.Model):
             "generator_loss_kind": self.generator_loss_kind,
             "seed": self.seed,
             "ema_decay": self.ema_decay,
+            "augment_policy": self.augment_policy,
         }
 
     @classmethod
@@ -197,6 +215,49 @@ class GAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
+    def _discriminator_update(self, real_images, fake_images):
+        """Update D on a real batch and a fake batch; G gets no gradient."""
+        fake_images = tf.stop_gradient(fake_images)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(
+                self.augment_images(real_images), training=True
+            )
+            fake_logits = self.discriminator(
+                self.augment_images(fake_images), training=True
+            )
+            d_loss = losses.discriminator_loss(
+                tf.cast(real_logits, "float32"), tf.cast(fake_logits, "float32")
+            )
+            scaled = self.d_optimizer.scale_loss(self._scale_for_replicas(d_loss))
+        variables = self.discriminator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss, real_logits, fake_logits
+
+    def _generator_loss(self, fake_images):
+        """The generator's loss on images that are still on G's tape."""
+        fake_logits = self.discriminator(
+            self.augment_images(fake_images), training=True
+        )
+        g_loss = losses.generator_loss(
+            tf.cast(fake_logits, "float32"), kind=self.generator_loss_kind
+        )
+        return g_loss, fake_logits
+
+    def _generator_update(self, tape, g_loss):
+        scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
+        variables = self.generator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        if self.ema_generator is not None:
+            self.update_ema()
+
+    def augment_images(self, images):
+        """Apply the model's DiffAugment policy (identity when it has none)."""
+        if self.augment_policy is None:
+            return images
+        return augment.diff_augment(images, self.augment_policy, self.augment_seed)
+
     def d_step(self, real_images, z):
         """One discriminator update on a real batch and fakes made from ``z``.
 
@@ -210,17 +271,7 @@ class GAN(keras.Model):
             ``(d_loss, real_logits, fake_logits)``.
         """
         fake_images = self.generator(z, training=True)
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
-            d_loss = losses.discriminator_loss(
-                tf.cast(real_logits, "float32"), tf.cast(fake_logits, "float32")
-            )
-            scaled = self.d_optimizer.scale_loss(self._scale_for_replicas(d_loss))
-        variables = self.discriminator.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return d_loss, real_logits, fake_logits
+        return self._discriminator_update(real_images, fake_images)
 
     def g_step(self, z):
         """One generator update: make D call ``G(z)`` real. Only G's weights change.
@@ -233,16 +284,8 @@ class GAN(keras.Model):
         """
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
-            g_loss = losses.generator_loss(
-                tf.cast(fake_logits, "float32"), kind=self.generator_loss_kind
-            )
-            scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
-        variables = self.generator.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        if self.ema_generator is not None:
-            self.update_ema()
+            g_loss, fake_logits = self._generator_loss(fake_images)
+        self._generator_update(tape, g_loss)
         return g_loss, fake_logits
 
     def update_ema(self):
@@ -261,13 +304,26 @@ class GAN(keras.Model):
             average.assign(decay * average + (1.0 - decay) * value)
 
     def train_step(self, batch):
+        """One D update, then one G update, sharing a single generator pass.
+
+        The fakes ``G(z)`` are made once, on G's tape. D is updated on them with
+        the gradient to G stopped (``d_step``'s work); then the *updated* D scores
+        the same fakes and G is updated through them (``g_step``'s work). This is
+        the alternating scheme of Goodfellow et al. (2014, Algorithm 1) with one
+        z per batch for both players, and it saves the second generator pass
+        that calling ``d_step`` and then ``g_step`` would make.
+        """
         real_images = batch[0] if isinstance(batch, (tuple, list)) else batch
         self._check_real_images(real_images)
-        batch_size = tf.shape(real_images)[0]
-        d_loss, real_logits, fake_logits = self.d_step(
-            real_images, self.sample_latent(batch_size)
-        )
-        g_loss, _ = self.g_step(self.sample_latent(batch_size))
+        z = self.sample_latent(tf.shape(real_images)[0])
+        with tf.GradientTape() as g_tape:
+            fake_images = self.generator(z, training=True)
+            with g_tape.stop_recording():
+                d_loss, real_logits, fake_logits = self._discriminator_update(
+                    real_images, fake_images
+                )
+            g_loss, _ = self._generator_loss(fake_images)
+        self._generator_update(g_tape, g_loss)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.real_score_tracker.update_state(
@@ -309,6 +365,7 @@ def build_gan(
     seed: int | None = config.DEFAULT_SEED,
     ema_decay: float | None = None,
     discriminator_learning_rate: float | None = None,
+    augment_policy: str | None = None,
 ) -> GAN:
     """Build and compile the DCGAN, ready for ``fit(dataset)``.
 
@@ -329,6 +386,8 @@ def build_gan(
             0.995) and sample from it; ``None`` keeps none.
         discriminator_learning_rate: The discriminator's own Adam learning rate
             (``None``: the same as ``learning_rate``).
+        augment_policy: DiffAugment policy for D's inputs (``None``: none, as
+            in the TF docs recipe; see ``course_lib.augment``).
 
     Returns:
         A compiled :class:`GAN`; ``gan.settings`` records the choices made.
@@ -349,6 +408,7 @@ def build_gan(
             generator_loss_kind,
             seed,
             ema_decay=ema_decay,
+            augment_policy=augment_policy,
         )
         optimizers = []
         d_rate = discriminator_learning_rate or learning_rate
@@ -670,6 +730,7 @@ def train_or_load(
     profile = profile or config.get_profile()
     build_kwargs.setdefault("ema_decay", GAN_EMA_DECAY)
     build_kwargs.setdefault("discriminator_learning_rate", GAN_D_LEARNING_RATE)
+    build_kwargs.setdefault("augment_policy", GAN_AUGMENT_POLICY)
     retrain = _retrain_requested() if retrain is None else retrain
     if not profile.is_quick and not retrain and shipped_weights_path().exists():
         gan, history, entry = load_shipped_gan(**build_kwargs)
@@ -694,6 +755,7 @@ def train_or_load(
         epochs=epochs,
         batch_size=gan_batch_size(profile),
         ema_decay=gan.ema_decay,
+        augment_policy=gan.augment_policy,
         train_images=len(images),
         settings=gan.settings,
     )
@@ -824,6 +886,9 @@ def train_gan_command(profile: config.Profile, seed: int) -> dict:
         "epochs": info["epochs"],
         "batch_size": info["batch_size"],
         "ema_decay": info["ema_decay"],
+        "augment_policy": info["augment_policy"],
+        "train_step": "one generator pass per batch: D update, then G update "
+        "scored by the updated D on the same fakes",
         "shipped_network": "EMA generator"
         if gan.ema_generator is not None
         else "generator",

@@ -240,3 +240,42 @@ def test_gan_config_round_trip_rebuilds_both_networks():
     assert rebuilt.discriminator.count_params() == gan.discriminator.count_params()
     config = keras.saving.serialize_keras_object(gan)
     assert config["registered_name"] == "course_lib>GAN"
+
+
+def test_train_step_is_d_step_then_g_step_on_one_batch_of_fakes():
+    # train_step makes G(z) once; it must equal d_step(z) followed by g_step(z)
+    # with the same z (G does not change in between, so the fakes are the same),
+    # i.e. G's loss is scored by the *updated* discriminator.
+    z = np.random.default_rng(4).normal(size=(8, LATENT_DIM)).astype(np.float32)
+    fused = tiny_gan(learning_rate=0.3, optimizer="sgd")
+    fused.sample_latent = lambda batch_size: tf.constant(z)
+    fused.train_step(tf.constant(real_batch()))
+    separate = tiny_gan(learning_rate=0.3, optimizer="sgd")
+    separate.d_step(real_batch(), z)
+    separate.g_step(z)
+    for model in ("generator", "discriminator"):
+        for a, b in zip(
+            weights_of(getattr(fused, model)),
+            weights_of(getattr(separate, model)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Scoring the fakes with the discriminator from before its update differs.
+    stale = tiny_gan(learning_rate=0.3, optimizer="sgd")
+    stale.g_step(z)
+    assert changed(weights_of(stale.generator), weights_of(separate.generator))
+
+
+def test_augment_policy_reaches_the_discriminator_and_the_config():
+    gan = training.GAN(*tiny_networks(), seed=3, augment_policy="translation")
+    images = np.full((4, 28, 28, 1), -1.0, np.float32)
+    images[:, 10:18, 10:18] = 1.0
+    shifted = np.array(gan.augment_images(images))
+    assert shifted.shape == images.shape
+    assert not np.array_equal(shifted, images)  # some square moved
+    assert all(np.sum(s == 1.0) <= 64 for s in shifted)
+    rebuilt = training.GAN.from_config(gan.get_config())
+    assert rebuilt.augment_policy == "translation"
+    assert training.GAN(*tiny_networks()).augment_images(images) is images
+    with pytest.raises(ValueError, match="augmentation policy"):
+        training.build_gan(latent_dim=8, augment_policy="flip")
