@@ -122,6 +122,21 @@ def test_no_mistyped_magics(path):
                 assert magic in KNOWN_MAGICS, f"{path.name}: unknown magic {magic}"
 
 
+# A LaTeX command written into JSON as "\bar" or "\frac" without doubling the
+# backslash becomes a control character (backspace, form feed), shown as nothing.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_no_control_characters_in_sources(path):
+    for index, cell in enumerate(_load(path)["cells"]):
+        found = CONTROL_CHARACTERS.search(_source(cell))
+        assert found is None, (
+            f"{path.name} cell {index}: control character {found.group()!r}; "
+            "a LaTeX backslash was probably read as a JSON escape"
+        )
+
+
 def test_checked_cells_exist_somewhere():
     marked = sum(
         "# NBVAL_CHECK_OUTPUT" in _source(cell)
@@ -141,12 +156,14 @@ def test_hygiene_checker_catches_a_bad_notebook(tmp_path):
         {"output_type": "error", "ename": "E", "evalue": "", "traceback": []}
     ]
     code_cells[2]["source"] = "%matplotlb inline"
+    broken["cells"][0]["source"] = "$\bar w$"  # \b: a backspace, not \\bar
     path = tmp_path / good.name
     path.write_text(json.dumps(broken), encoding="utf-8")
     for check in (
         test_outputs_come_from_one_real_run_in_order,
         test_no_error_outputs_and_no_machine_paths,
         test_no_mistyped_magics,
+        test_no_control_characters_in_sources,
     ):
         with pytest.raises(AssertionError):
             check(path)
