@@ -11,8 +11,8 @@ measurements in notebooks/06_speed_benchmarks.ipynb (stored in
   model's outputs (the generator's tanh image, the discriminator's logit) are
   float32 layers. bfloat16 has float32's exponent range, so no loss scaling is
   needed. Measured on the course's 2-core Xeon: DCGAN sampling about 2x faster
-  than float32; training gains little (1.0-1.1x on a quiet machine), but never
-  measured slower.
+  than float32; the training gain varies between runs (1.0x to 1.6x of the
+  float32 loop on a quiet machine) but was never measured below 1.
 - Any other CPU keeps ``"float32"``: without matrix units, bfloat16 only adds
   casts (and float16 is slower than float32 on CPUs).
 - A GPU of compute capability 8.0 or newer (Ampere, Hopper) uses
