@@ -6,33 +6,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from gan_fixtures import LATENT_DIM, real_batch, tiny_gan
 
-from course_lib import callbacks, training
-
-LATENT_DIM = 4
-
-
-def tiny_gan(seed=0, dropout=False):
-    """A linear GAN (with optional dropout, to exercise random state) on 28x28."""
-    keras.utils.set_random_seed(seed)
-    z = keras.Input((LATENT_DIM,))
-    x = keras.layers.Dense(28 * 28, activation="tanh")(z)
-    generator = keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
-    image = keras.Input((28, 28, 1))
-    h = keras.layers.Flatten()(image)
-    if dropout:
-        h = keras.layers.Dropout(0.3)(h)
-    discriminator = keras.Model(image, keras.layers.Dense(1)(h))
-    gan = training.GAN(generator, discriminator, seed=seed)
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2)
-    )
-    return gan
-
-
-def real_batch(n=8, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
+from course_lib import callbacks
 
 
 def unshuffled(images, batch_size=8):

@@ -6,42 +6,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from gan_fixtures import LATENT_DIM, real_batch, tiny_gan, tiny_networks
 
 from course_lib import config, models, training
-
-LATENT_DIM = 4
-
-
-def tiny_networks(latent_dim=LATENT_DIM, dropout=False):
-    """A linear generator and a linear discriminator, small enough to run eagerly."""
-    z = keras.Input((latent_dim,))
-    x = keras.layers.Dense(28 * 28, activation="tanh")(z)
-    generator = keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
-    image = keras.Input((28, 28, 1))
-    h = keras.layers.Flatten()(image)
-    if dropout:
-        h = keras.layers.Dropout(0.3)(h)
-    discriminator = keras.Model(image, keras.layers.Dense(1)(h))
-    return generator, discriminator
-
-
-def tiny_gan(learning_rate=1e-2, optimizer="adam", seed=0, dropout=False):
-    keras.utils.set_random_seed(seed)
-    generator, discriminator = tiny_networks(dropout=dropout)
-    gan = training.GAN(generator, discriminator, seed=seed)
-
-    def make():
-        if optimizer == "sgd":
-            return keras.optimizers.SGD(learning_rate)
-        return keras.optimizers.Adam(learning_rate)
-
-    gan.compile(d_optimizer=make(), g_optimizer=make())
-    return gan
-
-
-def real_batch(n=8, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
 
 
 def weights_of(model):
