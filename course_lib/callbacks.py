@@ -9,6 +9,8 @@
   that names the fix; the last good checkpoint is left untouched.
 - :class:`SampleGrid` decodes fixed latent vectors after every epoch, so the
   frames show one set of samples improving (and can be written as a GIF).
+- :func:`fit_with_checkpoints` runs ``fit`` with both, resuming an unfinished
+  run; the GAN and the VAE train through it.
 
 A model with several optimizers (such as ``training.GAN``) lists them by
 defining ``optimizer_variable_groups()``, returning ``(optimizer, variables)``
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -431,3 +434,67 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
             self.record(epoch + 1)
+
+
+def fit_with_checkpoints(
+    model: keras.Model,
+    dataset,
+    epochs: int,
+    directory,
+    resume: bool = True,
+    callbacks=(),
+    verbose="auto",
+    **fit_options,
+) -> tuple[dict, dict]:
+    """Run ``model.fit`` with atomic checkpoints and a NaN guard, resuming if possible.
+
+    An unfinished run in ``directory`` (fewer than ``epochs`` epochs) is resumed:
+    weights, optimizer state, noise seed, epoch counter and history. A finished
+    run, or ``resume=False``, starts afresh.
+
+    Args:
+        model: A compiled model (any ``keras.Model``).
+        dataset: What ``fit`` trains on.
+        epochs: The total number of epochs of the run.
+        directory: The checkpoint folder.
+        resume: Whether to continue an unfinished run.
+        callbacks: More callbacks (e.g. ``SampleGrid``).
+        verbose: Passed to ``fit``.
+        **fit_options: More ``fit`` arguments (e.g. ``validation_data``).
+
+    Returns:
+        ``(history, info)``: the whole run's per-epoch history, and a dict with
+        ``initial_epoch``, ``seconds`` (this call's training time) and
+        ``total_seconds`` (the whole run's, across interruptions).
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    directory = Path(directory)
+    state = read_checkpoint_state(directory)
+    initial_epoch, history, earlier_seconds = 0, {}, 0.0
+    if state is not None and resume and state["epoch"] < epochs:
+        state = load_checkpoint(model, directory)
+        initial_epoch, history = state["epoch"], state["history"]
+        earlier_seconds = float(state.get("seconds", 0.0))
+    elif state is not None:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = AtomicCheckpoint(
+        directory, initial_history=history, initial_seconds=earlier_seconds
+    )
+    all_callbacks = [NaNGuard(), checkpoint, *callbacks]
+    start = time.perf_counter()
+    model.fit(
+        dataset,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=all_callbacks,
+        verbose=verbose,
+        **fit_options,
+    )
+    seconds = time.perf_counter() - start
+    return checkpoint.history, {
+        "initial_epoch": initial_epoch,
+        "seconds": seconds,
+        "total_seconds": earlier_seconds + seconds,
+    }

@@ -213,3 +213,14 @@ def colab_url(notebook_path: str) -> str:
         f"https://colab.research.google.com/github/{REPO_SLUG}/blob/"
         f"{REPO_BRANCH}/{notebook_path}"
     )
+
+
+RETRAIN_ENV_VAR = "COURSE_RETRAIN"
+
+
+def retrain_requested() -> bool:
+    """Return whether ``COURSE_RETRAIN`` asks to train instead of loading weights.
+
+    Any value other than empty or ``0`` counts as yes.
+    """
+    return os.environ.get(RETRAIN_ENV_VAR, "").strip() not in ("", "0")

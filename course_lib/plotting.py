@@ -190,7 +190,8 @@ def gif_preview(path, max_frames: int = 12, shrink: int = 1) -> bytes:
         shrink: Integer downscaling factor (1 keeps the size).
 
     Returns:
-        The bytes of the new GIF (same frame duration, loops forever).
+        The bytes of the new GIF. Each kept frame is shown twice as long as in
+        the original, since fewer frames are kept; it loops forever.
     """
     import io
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 from course_lib import augment, config, data, hardware, losses, models  # noqa: E402
 from course_lib import callbacks as course_callbacks  # noqa: E402
+from course_lib.callbacks import fit_with_checkpoints  # noqa: F401, E402  (used by nb 04)
 from course_lib.vae import VAE, build_vae  # noqa: F401, E402  (re-export: issue 4 names training.VAE)
 
 GAN_KEY = "gan"
@@ -40,6 +39,8 @@ GAN_HISTORY_FILE = "gan_history.json"
 GAN_GIF_FILE = "gan_training.gif"
 GRID_SEED = 2024
 GAN_EMA_DECAY = 0.995
+# Adam's learning rate for the generator (DCGAN paper: 2e-4, with beta_1 = 0.5).
+GAN_LEARNING_RATE = 2e-4
 # The discriminator learns twice as fast as the generator (two time-scale update
 # rule, Heusel et al. 2017). On the 4,000-digit subset a run with equal rates
 # reached the same quality (recognisable fraction 0.418 vs 0.415), so this is a
@@ -53,7 +54,7 @@ GAN_D_LEARNING_RATE = 4e-4
 # not end higher.
 GAN_AUGMENT_POLICY = "translation"
 GAN_COMMAND = "python -m course_lib.train gan --profile full"
-RETRAIN_ENV_VAR = "COURSE_RETRAIN"
+RETRAIN_ENV_VAR = config.RETRAIN_ENV_VAR
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -254,8 +255,6 @@ class GAN(keras.Model):
 
     def augment_images(self, images):
         """Apply the model's DiffAugment policy (identity when it has none)."""
-        if self.augment_policy is None:
-            return images
         return augment.diff_augment(images, self.augment_policy, self.augment_seed)
 
     def d_step(self, real_images, z):
@@ -359,7 +358,7 @@ def build_gan(
     strategy=None,
     jit_compile: bool | None = None,
     steps_per_execution: int | None = None,
-    learning_rate: float = 2e-4,
+    learning_rate: float = GAN_LEARNING_RATE,
     beta_1: float = 0.5,
     generator_loss_kind: str = "non_saturating",
     seed: int | None = config.DEFAULT_SEED,
@@ -600,72 +599,9 @@ class SampleQuality(keras.callbacks.Callback):
         )
 
 
-def fit_with_checkpoints(
-    model: keras.Model,
-    dataset,
-    epochs: int,
-    directory,
-    resume: bool = True,
-    callbacks=(),
-    verbose="auto",
-) -> tuple[dict, dict]:
-    """Run ``model.fit`` with atomic checkpoints and a NaN guard, resuming if possible.
-
-    An unfinished run in ``directory`` (fewer than ``epochs`` epochs) is resumed:
-    weights, optimizer state, noise seed, epoch counter and history. A finished
-    run, or ``resume=False``, starts afresh.
-
-    Args:
-        model: A compiled model (any ``keras.Model``).
-        dataset: What ``fit`` trains on.
-        epochs: The total number of epochs of the run.
-        directory: The checkpoint folder.
-        resume: Whether to continue an unfinished run.
-        callbacks: More callbacks (e.g. ``SampleGrid``).
-        verbose: Passed to ``fit``.
-
-    Returns:
-        ``(history, info)``: the whole run's per-epoch history, and a dict with
-        ``initial_epoch``, ``seconds`` (this call's training time) and
-        ``total_seconds`` (the whole run's, across interruptions).
-    """
-    directory = Path(directory)
-    state = course_callbacks.read_checkpoint_state(directory)
-    initial_epoch, history, earlier_seconds = 0, {}, 0.0
-    if state is not None and resume and state["epoch"] < epochs:
-        state = course_callbacks.load_checkpoint(model, directory)
-        initial_epoch, history = state["epoch"], state["history"]
-        earlier_seconds = float(state.get("seconds", 0.0))
-    elif state is not None:
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = course_callbacks.AtomicCheckpoint(
-        directory, initial_history=history, initial_seconds=earlier_seconds
-    )
-    all_callbacks = [course_callbacks.NaNGuard(), checkpoint, *callbacks]
-    start = time.perf_counter()
-    model.fit(
-        dataset,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=all_callbacks,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
-    return checkpoint.history, {
-        "initial_epoch": initial_epoch,
-        "seconds": seconds,
-        "total_seconds": earlier_seconds + seconds,
-    }
-
-
 def shipped_weights_path() -> Path:
     """Return ``data/weights/gan_generator.weights.h5`` (it may not exist)."""
     return config.data_dir() / "weights" / GAN_WEIGHTS_FILE
-
-
-def _retrain_requested() -> bool:
-    return os.environ.get(RETRAIN_ENV_VAR, "").strip() not in ("", "0")
 
 
 def load_shipped_gan(**build_kwargs) -> tuple[GAN, dict, dict]:
@@ -731,7 +667,7 @@ def train_or_load(
     build_kwargs.setdefault("ema_decay", GAN_EMA_DECAY)
     build_kwargs.setdefault("discriminator_learning_rate", GAN_D_LEARNING_RATE)
     build_kwargs.setdefault("augment_policy", GAN_AUGMENT_POLICY)
-    retrain = _retrain_requested() if retrain is None else retrain
+    retrain = config.retrain_requested() if retrain is None else retrain
     if not profile.is_quick and not retrain and shipped_weights_path().exists():
         gan, history, entry = load_shipped_gan(**build_kwargs)
         return gan, history, {"source": "shipped", **entry}
@@ -894,7 +830,7 @@ def train_gan_command(profile: config.Profile, seed: int) -> dict:
         else "generator",
         "seed": seed,
         "settings": info["settings"],
-        "learning_rate": 2e-4,
+        "learning_rate": GAN_LEARNING_RATE,
         "discriminator_learning_rate": GAN_D_LEARNING_RATE,
         "training_seconds": round(info["total_seconds"], 1),
         "resumed_from_epoch": info["initial_epoch"],

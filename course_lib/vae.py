@@ -24,8 +24,6 @@ import datetime
 import json
 import math
 import os
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -431,7 +429,7 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 SHIPPED_LATENT_DIMS = (16, 2)
 VAE_COMMAND = "python -m course_lib.train vae --profile full"
-RETRAIN_ENV_VAR = "COURSE_RETRAIN"
+RETRAIN_ENV_VAR = config.RETRAIN_ENV_VAR
 
 
 def manifest_key(latent_dim: int) -> str:
@@ -528,38 +526,24 @@ def fit_resumable(
         verbose: Passed to ``fit``.
 
     Returns:
-        ``(history, info)``: the run's per-epoch history and a dict with
-        ``initial_epoch`` and ``seconds`` (this call's training time).
+        ``(history, info)`` as for ``callbacks.fit_with_checkpoints``: the
+        run's per-epoch history and a dict with ``initial_epoch``, ``seconds``
+        (this call's training time) and ``total_seconds``.
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
     from course_lib import callbacks as course_callbacks
 
-    directory = Path(directory)
-    state = course_callbacks.read_checkpoint_state(directory)
-    initial_epoch, history = 0, {}
-    if state is not None and resume and state["epoch"] < epochs:
-        state = course_callbacks.load_checkpoint(vae, directory)
-        initial_epoch, history = state["epoch"], state["history"]
-    elif state is not None:
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = course_callbacks.AtomicCheckpoint(directory, initial_history=history)
-    start = time.perf_counter()
-    vae.fit(
+    return course_callbacks.fit_with_checkpoints(
+        vae,
         dataset,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        validation_data=validation_data,
-        callbacks=[course_callbacks.NaNGuard(), checkpoint, *callbacks],
+        epochs,
+        directory,
+        resume=resume,
+        callbacks=callbacks,
         verbose=verbose,
+        validation_data=validation_data,
     )
-    seconds = time.perf_counter() - start
-    return checkpoint.history, {"initial_epoch": initial_epoch, "seconds": seconds}
-
-
-def _retrain_requested() -> bool:
-    return os.environ.get(RETRAIN_ENV_VAR, "").strip() not in ("", "0")
 
 
 def shipped_weights_path(latent_dim: int = 16) -> Path:
@@ -635,7 +619,7 @@ def train_or_load(
 
     profile = profile or config.get_profile()
     latent_dim = models.check_latent_dim(latent_dim)
-    retrain = _retrain_requested() if retrain is None else retrain
+    retrain = config.retrain_requested() if retrain is None else retrain
     shipped = shipped_weights_path(latent_dim)
     if not profile.is_quick and not retrain and shipped.exists():
         vae, history, entry = load_shipped_vae(latent_dim, **build_kwargs)
