@@ -122,6 +122,52 @@ def save_inference_weights(model: keras.Model, builder, path: Path) -> Path:
     return path
 
 
+def load_weights_checked(model: keras.Model, path, mismatch: str, fix: str):
+    """Load a ``.weights.h5`` file into ``model``, or raise one clear ``ValueError``.
+
+    Keras reports a file written by another architecture as a ``ValueError`` or
+    a ``KeyError`` from deep inside its HDF5 reader; either becomes
+    ``"<mismatch> (<Keras's first line>). Fix: <fix>"``. Keras also loads a file
+    with *more* layers than the model without a word (the extra ones are
+    skipped), so the number of weight arrays is compared first.
+
+    Args:
+        model: The model to fill.
+        path: The ``.weights.h5`` file.
+        mismatch: What does not fit, e.g. ``"The weights in x do not fit ..."``.
+        fix: What to do about it.
+
+    Returns:
+        ``model``.
+    """
+    import h5py  # Keras's own dependency for .weights.h5 files.
+
+    arrays = []
+
+    def collect(name, item):
+        if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/"):
+            arrays.append(name)
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(collect)
+    except OSError as error:
+        reason = f"not a readable .weights.h5 file: {str(error).splitlines()[0]}"
+        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}") from None
+    if len(arrays) != len(model.weights):
+        reason = (
+            f"the file holds {len(arrays)} weight arrays, the model "
+            f"{len(model.weights)}"
+        )
+        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}")
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        reason = str(error).splitlines()[0]
+        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}") from None
+    return model
+
+
 def verified_weights_path(key: str, command: str) -> Path:
     """Return the path of a shipped weights file after checking its sha256.
 
@@ -368,17 +414,13 @@ def load_classifier() -> keras.Model:
     path = verified_weights_path(CLASSIFIER_KEY, CLASSIFIER_COMMAND)
     key = str(path)
     if key not in _loaded_classifiers:
-        model = mnist_classifier()
-        try:
-            model.load_weights(path)
-        except (ValueError, KeyError) as error:
-            reason = str(error).splitlines()[0]
-            raise ValueError(
-                f"data/weights/{CLASSIFIER_FILE} does not fit the current "
-                f"mnist_classifier architecture ({reason}). Fix: run "
-                f"`{CLASSIFIER_COMMAND}` to retrain it."
-            ) from None
-        _loaded_classifiers[key] = model
+        _loaded_classifiers[key] = load_weights_checked(
+            mnist_classifier(),
+            path,
+            f"data/weights/{CLASSIFIER_FILE} does not fit the current "
+            "mnist_classifier architecture",
+            f"run `{CLASSIFIER_COMMAND}` to retrain it.",
+        )
     return _loaded_classifiers[key]
 
 

@@ -522,16 +522,17 @@ def load_generator_weights(generator: keras.Model, path) -> keras.Model:
     Raises:
         ValueError: If the file belongs to another architecture.
     """
+    from course_lib import evaluation
+
     latent_dim = int(generator.inputs[0].shape[-1])
-    half = _float16_generator(latent_dim)
-    try:
-        half.load_weights(path)
-    except ValueError as error:
-        raise ValueError(
-            f"The weights in {Path(path).name} do not fit a DCGAN generator with "
-            f"latent_dim={latent_dim} ({error}). Fix: build the generator with the "
-            f"latent_dim it was trained with, or retrain with `{GAN_COMMAND}`."
-        ) from None
+    half = evaluation.load_weights_checked(
+        _float16_generator(latent_dim),
+        path,
+        f"The weights in {Path(path).name} do not fit a DCGAN generator with "
+        f"latent_dim={latent_dim}",
+        "build the generator with the latent_dim it was trained with, or retrain "
+        f"with `{GAN_COMMAND}`.",
+    )
     generator.set_weights(
         [
             np.asarray(w).astype(v.dtype)

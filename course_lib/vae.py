@@ -477,16 +477,16 @@ def load_weights_float16(vae: VAE, path) -> VAE:
         ValueError: If the file holds another architecture; the message names
             the fix.
     """
-    half = _half_copy(vae.latent_dim)
-    try:
-        half.load_weights(path)
-    except (ValueError, KeyError) as error:
-        reason = str(error).splitlines()[0]
-        raise ValueError(
-            f"The weights in {Path(path).name} do not fit a VAE with latent_dim="
-            f"{vae.latent_dim} ({reason}). Fix: build the VAE with the latent_dim "
-            f"it was trained with, or retrain with `{VAE_COMMAND}`."
-        ) from None
+    from course_lib import evaluation
+
+    half = evaluation.load_weights_checked(
+        _half_copy(vae.latent_dim),
+        path,
+        f"The weights in {Path(path).name} do not fit a VAE with latent_dim="
+        f"{vae.latent_dim}",
+        "build the VAE with the latent_dim it was trained with, or retrain with "
+        f"`{VAE_COMMAND}`.",
+    )
     for source, target in ((half.encoder, vae.encoder), (half.decoder, vae.decoder)):
         target.set_weights(
             [

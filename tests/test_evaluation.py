@@ -204,3 +204,31 @@ def test_update_manifest_keeps_other_entries(temporary_weights):
     evaluation.update_manifest("other_model", {"file": "x.weights.h5"})
     manifest = evaluation.read_manifest()
     assert set(manifest) == {"classifier", "other_model"}
+
+
+def test_load_weights_checked_turns_any_mismatch_into_one_value_error(tmp_path):
+    import keras
+
+    def dense_model(widths):
+        x = image = keras.Input((4,))
+        for width in widths:
+            x = keras.layers.Dense(width)(x)
+        return keras.Model(image, x)
+
+    saved = dense_model([3, 2])
+    path = tmp_path / "m.weights.h5"
+    saved.save_weights(path)
+    same = evaluation.load_weights_checked(dense_model([3, 2]), path, "-", "-")
+    for a, b in zip(saved.get_weights(), same.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Another width, more layers, fewer layers (which Keras alone loads silently).
+    message = r"^m does not fit \(.*\)\. Fix: retrain\.$"
+    for other in ([5, 2], [3, 2, 1], [3]):
+        with pytest.raises(ValueError, match=message):
+            evaluation.load_weights_checked(
+                dense_model(other), path, "m does not fit", "retrain."
+            )
+    corrupt = tmp_path / "corrupt.weights.h5"
+    corrupt.write_bytes(b"not an HDF5 file")
+    with pytest.raises(ValueError, match="not a readable .weights.h5 file.*retrain"):
+        evaluation.load_weights_checked(dense_model([3, 2]), corrupt, "m", "retrain.")
