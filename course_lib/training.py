@@ -54,7 +54,6 @@ GAN_D_LEARNING_RATE = 4e-4
 # not end higher.
 GAN_AUGMENT_POLICY = "translation"
 GAN_COMMAND = "python -m course_lib.train gan --profile full"
-RETRAIN_ENV_VAR = config.RETRAIN_ENV_VAR
 IMAGE_SHAPE = (28, 28, 1)
 
 

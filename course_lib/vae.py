@@ -429,7 +429,6 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 SHIPPED_LATENT_DIMS = (16, 2)
 VAE_COMMAND = "python -m course_lib.train vae --profile full"
-RETRAIN_ENV_VAR = config.RETRAIN_ENV_VAR
 
 
 def manifest_key(latent_dim: int) -> str:

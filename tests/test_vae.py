@@ -287,7 +287,7 @@ def test_shipped_vaes_load_verified_and_meet_the_elbo_bar():
 
 
 def test_full_profile_loads_the_shipped_weights_unless_retraining(monkeypatch):
-    monkeypatch.delenv(vae.RETRAIN_ENV_VAR, raising=False)
+    monkeypatch.delenv(config.RETRAIN_ENV_VAR, raising=False)
     _, _, info = vae.train_or_load(config.get_profile("full"), 16)
     assert info["source"] == "shipped"
 
