@@ -77,18 +77,57 @@ def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Mod
     return keras.Model(z, image, name=name)
 
 
-def dcgan_discriminator(name: str = "discriminator") -> keras.Model:
+def check_clusters(clusters, latent_dim: int) -> int:
+    """Validate a number of clusters to condition on and return it as an ``int``.
+
+    Args:
+        clusters: 0 (no conditioning: the plain DCGAN) or the number of clusters;
+            the last ``clusters`` entries of the latent vector are then a one-hot
+            cluster id.
+        latent_dim: The latent size the one-hot part belongs to.
+
+    Returns:
+        ``clusters`` as a Python ``int``.
+
+    Raises:
+        ValueError: If it is not 0 or an integer from 2 to ``latent_dim - 1``.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    if (
+        isinstance(clusters, bool)
+        or not isinstance(clusters, int | np.integer)
+        or clusters < 0
+        or clusters == 1
+        or (clusters and clusters >= latent_dim)
+    ):
+        raise ValueError(
+            f"clusters must be 0 (the plain DCGAN) or an integer from 2 to "
+            f"latent_dim - 1 = {latent_dim - 1}, got {clusters!r}. Fix: pass e.g. "
+            "clusters=20, or 0 for no conditioning."
+        )
+    return int(clusters)
+
+
+def dcgan_discriminator(name: str = "discriminator", clusters: int = 0) -> keras.Model:
     """Build the DCGAN discriminator: a 28x28x1 image to one real/fake logit.
 
     Conv 64 and 128 filters (5x5, stride 2), each followed by LeakyReLU and
     Dropout 0.3, then a Dense layer giving one logit (no sigmoid: the losses work
     on logits for numerical stability).
 
+    With ``clusters > 0`` it is a *projection discriminator* (Miyato and Koyama,
+    2018): it also takes the cluster id c of each image and adds
+    ``<embedding[c], features>`` to the logit, so that it judges "is this a real
+    member of cluster c?" rather than only "is this real?".
+
     Args:
         name: The model's name.
+        clusters: Number of cluster ids it is conditioned on (0: none).
 
     Returns:
-        A ``keras.Model`` mapping (batch, 28, 28, 1) to (batch, 1) logits.
+        A ``keras.Model`` mapping (batch, 28, 28, 1) images, or
+        ``[images, cluster_ids]`` with ids of shape (batch,), to (batch, 1) logits.
     """
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = layers.Conv2D(64, 5, strides=2, padding="same")(image)
@@ -99,7 +138,15 @@ def dcgan_discriminator(name: str = "discriminator") -> keras.Model:
     x = layers.Dropout(0.3)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
-    return keras.Model(image, logit, name=name)
+    if not clusters:
+        return keras.Model(image, logit, name=name)
+    cluster_id = keras.Input(shape=(), dtype="int32", name="cluster_id")
+    embedding = layers.Embedding(clusters, x.shape[-1], name="cluster_embedding")(
+        cluster_id
+    )
+    projection = layers.Dot(axes=1, dtype="float32", name="projection")([x, embedding])
+    logit = layers.Add(dtype="float32", name="conditional_logit")([logit, projection])
+    return keras.Model([image, cluster_id], logit, name=name)
 
 
 # Re-exports, resolved on first use: the issue names these as part of ``models``;

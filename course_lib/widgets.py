@@ -18,11 +18,28 @@ from course_lib import plotting
 IMAGE_SCALE = 6
 
 
-def base_latent(latent_dim: int, seed: int) -> np.ndarray:
-    """Return the standard-normal latent vector fixed by ``seed``, (latent_dim,)."""
+def base_latent(
+    latent_dim: int, seed: int, clusters: int = 0, cluster: int = 0
+) -> np.ndarray:
+    """Return the latent vector fixed by ``seed``, shape (latent_dim,).
+
+    Standard normal; for a GAN conditioned on ``clusters`` clusters (as in
+    ``training.fixed_latents``) its last ``clusters`` entries are the one-hot
+    vector of ``cluster`` instead.
+    """
     if not isinstance(latent_dim, int) or latent_dim <= 0:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
-    return np.random.default_rng(seed).standard_normal(latent_dim).astype(np.float32)
+    if not 0 <= clusters < latent_dim or not 0 <= cluster < max(clusters, 1):
+        raise ValueError(
+            f"need 0 <= clusters < latent_dim and 0 <= cluster < clusters, got "
+            f"clusters={clusters!r}, cluster={cluster!r}."
+        )
+    noise_dim = latent_dim - clusters
+    latent = np.zeros(latent_dim, np.float32)
+    latent[:noise_dim] = np.random.default_rng(seed).standard_normal(noise_dim)
+    if clusters:
+        latent[noise_dim + cluster] = 1.0
+    return latent
 
 
 def decode(generator, latent, value_range: str = "-1,1") -> np.ndarray:
@@ -50,6 +67,8 @@ def sweep_figure(
     dimension=0,
     values=(-2.0, -1.0, 0.0, 1.0, 2.0),
     value_range="-1,1",
+    clusters=0,
+    cluster=0,
 ):
     """Draw the static version of the explorer: one latent coordinate swept per seed.
 
@@ -63,19 +82,52 @@ def sweep_figure(
         dimension: The coordinate that is swept.
         values: The values it takes.
         value_range: The generator's output range.
+        clusters: Number of clusters of a conditioned generator (0: none).
+        cluster: The cluster id every row keeps.
 
     Returns:
         The matplotlib figure.
     """
     rows = {}
     for seed in seeds:
-        latents = np.repeat(base_latent(latent_dim, seed)[None], len(values), axis=0)
+        start = base_latent(latent_dim, seed, clusters, cluster)
+        latents = np.repeat(start[None], len(values), axis=0)
         latents[:, dimension] = values
         images = decode(generator, latents, value_range)
         rows[f"seed {seed}"] = images.astype(np.float32) / 255.0
     title = (
         f"z[{dimension}] = " + ", ".join(f"{v:g}" for v in values) + " (left to right)"
     )
+    return plotting.interpolation_strips(rows, value_range="0,1", title=title)
+
+
+def cluster_sweep_figure(
+    generator, clusters, seeds=(0, 1, 2), latent_dim=None, value_range="-1,1"
+):
+    """Draw every cluster id of a conditioned generator, one row per noise seed.
+
+    Each row keeps the noise of one seed and sets the cluster id to 0, 1, ...,
+    ``clusters - 1`` (what moving the explorer's cluster slider does).
+
+    Args:
+        generator: A generator trained conditioned on clusters.
+        clusters: Their number.
+        seeds: One row per seed.
+        latent_dim: Its latent size (read from the model when ``None``).
+        value_range: The generator's output range.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if latent_dim is None:
+        latent_dim = int(generator.inputs[0].shape[-1])
+    rows = {}
+    for seed in seeds:
+        latents = np.stack(
+            [base_latent(latent_dim, seed, clusters, c) for c in range(clusters)]
+        )
+        rows[f"seed {seed}"] = decode(generator, latents, value_range) / 255.0
+    title = f"cluster 0 .. {clusters - 1} (left to right), same noise in each row"
     return plotting.interpolation_strips(rows, value_range="0,1", title=title)
 
 
@@ -92,12 +144,20 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def latent_explorer(
-    generator, latent_dim=None, sliders=4, seed=0, value_range="-1,1", show_static=True
+    generator,
+    latent_dim=None,
+    sliders=4,
+    seed=0,
+    value_range="-1,1",
+    show_static=True,
+    clusters=0,
 ):
     """Build a seed + latent-slider explorer; optionally draw its static figure too.
 
     The seed picks a latent vector z; the sliders override its first
     ``sliders`` coordinates (range -3..3, i.e. +-3 prior standard deviations).
+    For a generator conditioned on ``clusters`` clusters, a cluster slider picks
+    the cluster id, and the static figure is :func:`cluster_sweep_figure`.
 
     Args:
         generator: The generator (or decoder).
@@ -107,6 +167,7 @@ def latent_explorer(
         value_range: The generator's output range.
         show_static: Also draw :func:`sweep_figure` (for readers without a
             kernel, such as GitHub).
+        clusters: Number of clusters of a conditioned generator (0: none).
 
     Returns:
         ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
@@ -117,11 +178,15 @@ def latent_explorer(
 
     if latent_dim is None:
         latent_dim = int(generator.inputs[0].shape[-1])
-    if not isinstance(sliders, int) or not 1 <= sliders <= latent_dim:
+    noise_dim = latent_dim - clusters
+    if not isinstance(sliders, int) or not 1 <= sliders <= noise_dim:
         raise ValueError(
-            f"sliders must be an integer in 1..{latent_dim}, got {sliders!r}."
+            f"sliders must be an integer in 1..{noise_dim}, got {sliders!r}."
         )
     seed_slider = ipywidgets.IntSlider(value=seed, min=0, max=999, description="seed")
+    cluster_slider = ipywidgets.IntSlider(
+        value=0, min=0, max=max(clusters - 1, 0), description="cluster"
+    )
     coordinate_sliders = [
         ipywidgets.FloatSlider(
             value=0.0, min=-3.0, max=3.0, step=0.1, description=f"z[{index}]"
@@ -130,8 +195,12 @@ def latent_explorer(
     ]
     picture = ipywidgets.Image(format="png")
 
+    def current_latent():
+        cluster = cluster_slider.value
+        return base_latent(latent_dim, seed_slider.value, clusters, cluster)
+
     def refresh_sliders(change=None):
-        latent = base_latent(latent_dim, seed_slider.value)
+        latent = current_latent()
         for index, slider in enumerate(coordinate_sliders):
             slider.unobserve(redraw, names="value")
             slider.value = float(np.clip(np.round(latent[index], 1), -3.0, 3.0))
@@ -139,7 +208,7 @@ def latent_explorer(
         redraw()
 
     def redraw(change=None):
-        latent = base_latent(latent_dim, seed_slider.value)
+        latent = current_latent()
         for index, slider in enumerate(coordinate_sliders):
             latent[index] = slider.value
         picture.value = _png(decode(generator, latent, value_range)[0])
@@ -147,15 +216,19 @@ def latent_explorer(
     for slider in coordinate_sliders:
         slider.observe(redraw, names="value")
     seed_slider.observe(refresh_sliders, names="value")
+    cluster_slider.observe(redraw, names="value")
     refresh_sliders()
-    widget = ipywidgets.HBox(
-        [ipywidgets.VBox([seed_slider, *coordinate_sliders]), picture]
-    )
-    figure = (
-        sweep_figure(generator, latent_dim, value_range=value_range)
-        if show_static
-        else None
-    )
+    controls = [seed_slider, *([cluster_slider] if clusters else [])]
+    controls += coordinate_sliders
+    widget = ipywidgets.HBox([ipywidgets.VBox(controls), picture])
+    if not show_static:
+        figure = None
+    elif clusters:
+        figure = cluster_sweep_figure(
+            generator, clusters, latent_dim=latent_dim, value_range=value_range
+        )
+    else:
+        figure = sweep_figure(generator, latent_dim, value_range=value_range)
     return widget, figure
 
 

@@ -39,3 +39,29 @@ def test_reexports_from_their_owning_modules():
     assert models.vae_encoder is vae.vae_encoder
     assert models.vae_decoder is vae.vae_decoder
     assert training.VAE is vae.VAE and training.build_vae is vae.build_vae
+
+
+def test_projection_discriminator_adds_the_embedding_dot_features():
+    # logit(x, c) = w.h(x) + b + <E[c], h(x)>, rebuilt by hand from the weights.
+    import keras
+
+    discriminator = models.dcgan_discriminator(clusters=5)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype("float32")
+    ids = np.array([0, 3, 4, 3])
+    flatten = [x for x in discriminator.layers if isinstance(x, keras.layers.Flatten)]
+    features_model = keras.Model(discriminator.inputs[0], flatten[0].output)
+    h = np.asarray(features_model(images), np.float64)
+    kernel, bias = discriminator.get_layer("logit").get_weights()
+    table = discriminator.get_layer("cluster_embedding").get_weights()[0]
+    expected = h @ kernel[:, 0] + bias[0] + np.sum(table[ids] * h, axis=1)
+    logits = np.asarray(discriminator([images, ids], training=False))[:, 0]
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    # The plain head is the same network without the embedding.
+    plain = models.dcgan_discriminator().count_params()
+    assert discriminator.count_params() == plain + 5 * 7 * 7 * 128
+
+
+@pytest.mark.parametrize("clusters", [1, -2, 100, 2.0, True])
+def test_bad_cluster_count_names_the_fix(clusters):
+    with pytest.raises(ValueError, match="clusters must be 0"):
+        models.check_clusters(clusters, latent_dim=100)

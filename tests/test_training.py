@@ -147,7 +147,8 @@ def test_float16_generator_round_trip_and_wrong_architecture(tmp_path):
         training.load_generator_weights(models.dcgan_generator(latent_dim=50), path)
 
 
-def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path):
+@pytest.mark.parametrize("clusters", [0, 4])
+def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path, clusters):
     profile = dataclasses.replace(
         config.get_profile("quick"), batch_size=16, gan_epochs=1
     )
@@ -162,10 +163,19 @@ def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path):
         precision="float32",
         jit_compile=False,
         steps_per_execution=1,
+        clusters=clusters,
     )
     assert info["source"] == "trained" and info["initial_epoch"] == 0
     assert len(history["d_loss"]) == 1
     assert gan.generate(3, seed=0).shape == (3, 28, 28, 1)
+    assert info["clusters"] == clusters == gan.clusters
+    if clusters:  # the frequencies are those of k-means on these images
+        from course_lib import clusters as clustering
+
+        _, expected = clustering.cluster_images(
+            images, clusters, seed=config.DEFAULT_SEED
+        )
+        np.testing.assert_allclose(info["cluster_frequencies"], expected)
 
 
 def test_ema_generator_follows_the_closed_form_average():
@@ -246,3 +256,100 @@ def test_augment_policy_reaches_the_discriminator_and_the_config():
     assert training.GAN(*tiny_networks()).augment_images(images) is images
     with pytest.raises(ValueError, match="augmentation policy"):
         training.build_gan(latent_dim=8, augment_policy="flip")
+
+
+# ------------------------------------------------------- conditioned on clusters
+
+CLUSTERS = 3
+
+
+def tiny_conditioned_gan(frequencies=None, seed=0):
+    """A tiny GAN whose last CLUSTERS latent entries are a one-hot cluster id."""
+    keras.utils.set_random_seed(seed)
+    generator, _ = tiny_networks()
+    discriminator = models.dcgan_discriminator(clusters=CLUSTERS)
+    gan = training.GAN(
+        generator,
+        discriminator,
+        seed=seed,
+        clusters=CLUSTERS,
+        cluster_frequencies=frequencies,
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2)
+    )
+    for optimizer, variables in gan.optimizer_variable_groups():
+        optimizer.build(variables)  # as build_gan does, so fit can be called again
+    return gan
+
+
+def conditioned_latents(n=8):
+    noise = np.random.default_rng(2).normal(size=(n, LATENT_DIM - CLUSTERS))
+    return training.attach_clusters(noise, CLUSTERS, np.arange(n) % CLUSTERS)
+
+
+def test_conditioned_steps_update_only_their_own_network():
+    gan = tiny_conditioned_gan()
+    ids = np.arange(8) % CLUSTERS
+    g_before, d_before = weights_of(gan.generator), weights_of(gan.discriminator)
+    gan.d_step(real_batch(), conditioned_latents(), ids)
+    assert not changed(g_before, weights_of(gan.generator))
+    assert changed(d_before, weights_of(gan.discriminator))
+    d_after = weights_of(gan.discriminator)
+    gan.g_step(conditioned_latents())
+    assert changed(g_before, weights_of(gan.generator))
+    assert not changed(d_after, weights_of(gan.discriminator))
+
+
+def test_conditioned_fit_needs_cluster_ids_and_trains_with_them():
+    gan = tiny_conditioned_gan()
+    with pytest.raises(ValueError, match="cluster_ids"):
+        gan.fit(real_batch(16), batch_size=8, epochs=1, verbose=0)
+    ids = np.arange(16) % CLUSTERS
+    table = gan.discriminator.get_layer("cluster_embedding")
+    before = np.array(table.get_weights()[0])
+    history = gan.fit(real_batch(16), ids, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(history["d_loss"][0])
+    assert not np.array_equal(before, table.get_weights()[0])  # D learned per cluster
+
+
+def test_sample_latent_draws_ids_with_the_given_frequencies():
+    gan = tiny_conditioned_gan(frequencies=[0.7, 0.3, 0.0])
+    z = np.asarray(gan.sample_latent(4000))
+    one_hot = z[:, -CLUSTERS:]
+    np.testing.assert_array_equal(one_hot.sum(axis=1), 1.0)
+    shares = one_hot.mean(axis=0)
+    assert shares[2] == 0.0  # a cluster of frequency 0 is never drawn
+    assert abs(shares[0] - 0.7) < 0.03  # 4000 draws: standard error 0.007
+    np.testing.assert_array_equal(
+        np.asarray(gan.cluster_ids_of(z)), one_hot.argmax(axis=1)
+    )
+
+
+def test_fixed_latents_with_clusters():
+    z = training.fixed_latents(500, 10, seed=1, clusters=4, frequencies=[0, 0, 1, 3])
+    assert z.shape == (500, 10)
+    ids = z[:, -4:].argmax(axis=1)
+    np.testing.assert_array_equal(z[:, -4:].sum(axis=1), 1.0)
+    assert set(ids) == {2, 3} and 0.65 < np.mean(ids == 3) < 0.85
+    given = training.fixed_latents(3, 10, seed=1, clusters=4, cluster_ids=[0, 1, 3])
+    np.testing.assert_array_equal(given[:, -4:].argmax(axis=1), [0, 1, 3])
+    np.testing.assert_array_equal(given[:, :6], training.fixed_latents(3, 6, seed=1))
+    with pytest.raises(ValueError, match="cluster ids"):
+        training.fixed_latents(2, 10, clusters=4, cluster_ids=[0, 4])
+    with pytest.raises(ValueError, match="need clusters"):
+        training.fixed_latents(2, 10, cluster_ids=[0, 1])
+
+
+@pytest.mark.parametrize(
+    "frequencies", [[0.5, 0.5], [1.0, -0.1, 0.1], [0.0, 0.0, 0.0], [np.nan, 1, 1]]
+)
+def test_bad_cluster_frequencies_name_the_fix(frequencies):
+    with pytest.raises(ValueError, match="cluster_images"):
+        training.check_cluster_frequencies(frequencies, 3)
+
+
+def test_gan_refuses_a_discriminator_that_ignores_the_clusters():
+    generator, discriminator = tiny_networks()
+    with pytest.raises(ValueError, match="dcgan_discriminator\\(clusters=3\\)"):
+        training.GAN(generator, discriminator, clusters=3)

@@ -59,3 +59,33 @@ def test_bad_arguments_name_the_fix():
         widgets.latent_explorer(linear_generator(), sliders=5)
     with pytest.raises(ValueError, match="latent_dim"):
         widgets.base_latent(0, 1)
+
+
+def cluster_generator(latent_dim=5, clusters=2):
+    """Every pixel = tanh(2 * one-hot[1] - 1): black for cluster 0, white for 1."""
+    z = keras.Input((latent_dim,))
+    dense = keras.layers.Dense(28 * 28, activation="tanh")
+    x = keras.layers.Reshape((28, 28, 1))(dense(z))
+    model = keras.Model(z, x)
+    kernel = np.zeros((latent_dim, 28 * 28), np.float32)
+    kernel[latent_dim - clusters + 1, :] = 2.0
+    dense.set_weights([kernel, -np.ones(28 * 28, np.float32)])
+    return model
+
+
+def test_cluster_slider_sets_the_one_hot_part():
+    widget, figure = widgets.latent_explorer(cluster_generator(), sliders=2, clusters=2)
+    seed_slider, cluster_slider, *coordinates = widget.children[0].children
+    picture = widget.children[1]
+    assert len(coordinates) == 2
+    expected_0 = np.round((np.tanh(-1.0) + 1) / 2 * 255)
+    assert abs(int(png_pixels(picture.value)[0, 0]) - expected_0) <= 1
+    cluster_slider.value = 1
+    expected_1 = np.round((np.tanh(1.0) + 1) / 2 * 255)
+    assert abs(int(png_pixels(picture.value)[0, 0]) - expected_1) <= 1
+    latent = widgets.base_latent(5, 3, clusters=2, cluster=1)
+    np.testing.assert_array_equal(latent[3:], [0.0, 1.0])
+    np.testing.assert_array_equal(latent[:3], widgets.base_latent(3, 3))
+    assert figure is not None  # the cluster sweep
+    with pytest.raises(ValueError, match="sliders"):
+        widgets.latent_explorer(cluster_generator(), sliders=4, clusters=2)
