@@ -23,23 +23,16 @@ def base_latent(
 ) -> np.ndarray:
     """Return the latent vector fixed by ``seed``, shape (latent_dim,).
 
-    Standard normal; for a GAN conditioned on ``clusters`` clusters (as in
-    ``training.fixed_latents``) its last ``clusters`` entries are the one-hot
-    vector of ``cluster`` instead.
+    The first vector of ``training.fixed_latents`` for that seed: standard
+    normal, or, for a GAN conditioned on ``clusters`` clusters, noise followed by
+    the one-hot vector of ``cluster``.
     """
+    from course_lib import training
+
     if not isinstance(latent_dim, int) or latent_dim <= 0:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
-    if not 0 <= clusters < latent_dim or not 0 <= cluster < max(clusters, 1):
-        raise ValueError(
-            f"need 0 <= clusters < latent_dim and 0 <= cluster < clusters, got "
-            f"clusters={clusters!r}, cluster={cluster!r}."
-        )
-    noise_dim = latent_dim - clusters
-    latent = np.zeros(latent_dim, np.float32)
-    latent[:noise_dim] = np.random.default_rng(seed).standard_normal(noise_dim)
-    if clusters:
-        latent[noise_dim + cluster] = 1.0
-    return latent
+    ids = [cluster] if clusters else None
+    return training.fixed_latents(1, latent_dim, seed, clusters, cluster_ids=ids)[0]
 
 
 def decode(generator, latent, value_range: str = "-1,1") -> np.ndarray:

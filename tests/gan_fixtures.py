@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from course_lib import training
+from course_lib import models, training
 
 LATENT_DIM = 4
 
@@ -21,10 +21,26 @@ def tiny_networks(latent_dim=LATENT_DIM, dropout=False):
     return generator, discriminator
 
 
-def tiny_gan(learning_rate=1e-2, optimizer="adam", seed=0, dropout=False):
+def tiny_gan(
+    learning_rate=1e-2,
+    optimizer="adam",
+    seed=0,
+    dropout=False,
+    clusters=0,
+    frequencies=None,
+):
+    """A tiny GAN; with ``clusters``, its D is the projection discriminator."""
     keras.utils.set_random_seed(seed)
     generator, discriminator = tiny_networks(dropout=dropout)
-    gan = training.GAN(generator, discriminator, seed=seed)
+    if clusters:
+        discriminator = models.dcgan_discriminator(clusters=clusters)
+    gan = training.GAN(
+        generator,
+        discriminator,
+        seed=seed,
+        clusters=clusters,
+        cluster_frequencies=frequencies,
+    )
 
     def make():
         if optimizer == "sgd":
@@ -32,6 +48,9 @@ def tiny_gan(learning_rate=1e-2, optimizer="adam", seed=0, dropout=False):
         return keras.optimizers.Adam(learning_rate)
 
     gan.compile(d_optimizer=make(), g_optimizer=make())
+    if clusters:
+        for optimizer_, variables in gan.optimizer_variable_groups():
+            optimizer_.build(variables)  # as build_gan does: fit can run again
     return gan
 
 

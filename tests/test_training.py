@@ -265,22 +265,7 @@ CLUSTERS = 3
 
 def tiny_conditioned_gan(frequencies=None, seed=0):
     """A tiny GAN whose last CLUSTERS latent entries are a one-hot cluster id."""
-    keras.utils.set_random_seed(seed)
-    generator, _ = tiny_networks()
-    discriminator = models.dcgan_discriminator(clusters=CLUSTERS)
-    gan = training.GAN(
-        generator,
-        discriminator,
-        seed=seed,
-        clusters=CLUSTERS,
-        cluster_frequencies=frequencies,
-    )
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2)
-    )
-    for optimizer, variables in gan.optimizer_variable_groups():
-        optimizer.build(variables)  # as build_gan does, so fit can be called again
-    return gan
+    return tiny_gan(seed=seed, clusters=CLUSTERS, frequencies=frequencies)
 
 
 def conditioned_latents(n=8):
