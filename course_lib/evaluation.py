@@ -1,514 +1,46 @@
-"""Measure generated digits with a small MNIST classifier instead of eyeballing them.
+"""Measure generated digits with the course's classifier instead of eyeballing them.
 
-Accepted images, everywhere in this module:
+- :func:`recognisable_fraction`: the share of images the classifier labels with
+  confidence >= 0.9 (real test digits score about 0.97);
+- :func:`class_histogram` and :func:`coverage_check`: are all ten digits there,
+  and does none take more than 20%?
+- :func:`classifier_fid`: the Fréchet distance between Gaussians fitted to the
+  classifier's 128-d features of real and generated digits, next to its
+  :func:`fid_floor`, the same distance between two sets of real digits;
+- :func:`sample_report`: all of them for one set of samples, the one report
+  used for every model; :class:`SampleQuality` records it during training.
 
-- ``uint8`` pixels ``0..255`` (what ``data.load_mnist()`` returns): pass them as
-  they are and leave ``value_range=None``;
-- floating-point images: say which range they are in, ``value_range="0,1"``
-  (VAE Bernoulli means, ``data.binarize`` output) or ``value_range="-1,1"`` (a tanh
-  generator). Floats without a ``value_range`` are refused, because guessing the
-  range silently turns a good generator into noise for the classifier.
-
-Shapes ``(n, 28, 28)`` and ``(n, 28, 28, 1)`` are both accepted. Anything else
-raises a ``ValueError`` that names the fix.
-
-The classifier is trained by ``python -m course_lib.train classifier`` and shipped
-in ``data/weights/classifier.weights.h5``; ``data/weights/MANIFEST.json`` records
-its sha256 and provenance (data source, training images, epochs, test accuracy).
+Images are accepted as ``pixels.to_unit_range`` describes (uint8, or floats with
+their ``value_range``).
 
 Introduced in notebooks/04_gan_training.ipynb and notebooks/05_vae_training.ipynb.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import tempfile
-from pathlib import Path
-
+import keras
 import numpy as np
 
-from course_lib import config, data
+from course_lib import classifier, models, pixels, store
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+_feature_extractors: dict[int, keras.Model] = {}
 
-CLASSIFIER_FILE = "classifier.weights.h5"
-CLASSIFIER_KEY = "classifier"
-MANIFEST_FILE = "MANIFEST.json"
-CLASSIFIER_COMMAND = "python -m course_lib.train classifier"
-CLASSIFIER_EPOCHS = {"quick": 1, "full": 30}
-CLASSIFIER_BATCH_SIZE = 64
-OUTLIER_COUNT = 2000
-VALUE_RANGES = ("0,1", "-1,1")
-FEATURE_LAYER = "features"
 
-_loaded_classifiers: dict[str, keras.Model] = {}
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def weights_dir() -> Path:
-    """Return ``data/weights/``, where the shipped weights live (created if missing)."""
-    path = config.data_dir() / "weights"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def read_manifest() -> dict:
-    """Return the contents of ``data/weights/MANIFEST.json`` (empty if absent).
-
-    Returns:
-        A dict from model name (``"classifier"``, ``"vae"``, ``"gan"``, ...) to
-        its record: file, sha256, provenance and results.
-    """
-    path = weights_dir() / MANIFEST_FILE
-    if not path.exists():
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def update_manifest(key: str, entry: dict) -> dict:
-    """Replace one model's record in the shared manifest, leaving the others alone.
-
-    The file is re-read right before writing and replaced atomically, so two
-    training commands that finish at nearly the same time do not lose each
-    other's records.
-
-    Args:
-        key: The model's name in the manifest, such as ``"vae"``.
-        entry: A JSON-serialisable dict.
-
-    Returns:
-        The whole manifest as written.
-    """
-    directory = weights_dir()
-    manifest = read_manifest()
-    manifest[key] = entry
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".json.part")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(manifest, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, directory / MANIFEST_FILE)
-    return manifest
-
-
-def save_inference_weights(model: keras.Model, builder, path: Path) -> Path:
-    """Save only a model's weights (no optimizer state), atomically.
-
-    A compiled Keras 3 model also writes its optimizer's moments into
-    ``.weights.h5``, tripling the file; a fresh copy from ``builder`` holds the
-    weights alone.
-
-    Args:
-        model: The trained model.
-        builder: A function with no arguments that returns the same architecture.
-        path: Where to write the ``.weights.h5`` file.
-
-    Returns:
-        ``path``.
-    """
-    path = Path(path)
-    fresh = builder()
-    fresh.set_weights(model.get_weights())
-    temporary = path.with_name(path.name + ".part.weights.h5")
-    fresh.save_weights(temporary)
-    os.replace(temporary, path)
-    return path
-
-
-def load_weights_checked(model: keras.Model, path, mismatch: str, fix: str):
-    """Load a ``.weights.h5`` file into ``model``, or raise one clear ``ValueError``.
-
-    Keras reports a file written by another architecture as a ``ValueError`` or
-    a ``KeyError`` from deep inside its HDF5 reader; either becomes
-    ``"<mismatch> (<Keras's first line>). Fix: <fix>"``. Keras also loads a file
-    with *more* layers than the model without a word (the extra ones are
-    skipped), so the number of weight arrays is compared first.
-
-    Args:
-        model: The model to fill.
-        path: The ``.weights.h5`` file.
-        mismatch: What does not fit, e.g. ``"The weights in x do not fit ..."``.
-        fix: What to do about it.
-
-    Returns:
-        ``model``.
-    """
-    import h5py  # Keras's own dependency for .weights.h5 files.
-
-    arrays = []
-
-    def collect(name, item):
-        if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/"):
-            arrays.append(name)
-
-    try:
-        with h5py.File(path, "r") as handle:
-            handle.visititems(collect)
-    except OSError as error:
-        reason = f"not a readable .weights.h5 file: {str(error).splitlines()[0]}"
-        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}") from None
-    if len(arrays) != len(model.weights):
-        reason = (
-            f"the file holds {len(arrays)} weight arrays, the model "
-            f"{len(model.weights)}"
-        )
-        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}")
-    try:
-        model.load_weights(path)
-    except (ValueError, KeyError) as error:
-        reason = str(error).splitlines()[0]
-        raise ValueError(f"{mismatch} ({reason}). Fix: {fix}") from None
-    return model
-
-
-def verified_weights_path(key: str, command: str) -> Path:
-    """Return the path of a shipped weights file after checking its sha256.
-
-    Args:
-        key: The model's name in the manifest.
-        command: The command that recreates the file, quoted in errors.
-
-    Returns:
-        The path of the verified ``.weights.h5`` file.
-
-    Raises:
-        ValueError: If the manifest entry or the file is missing, or the sha256
-            differs from the manifest's.
-    """
-    entry = read_manifest().get(key)
-    if not entry:
-        raise ValueError(
-            f"data/weights/{MANIFEST_FILE} has no entry for {key!r}. Fix: run "
-            f"`{command}` to train and register the weights."
-        )
-    path = weights_dir() / entry["file"]
-    if not path.exists():
-        raise ValueError(
-            f"The {key} weights data/weights/{entry['file']} are missing. Fix: run "
-            f"`{command}` (or restore the file with git)."
-        )
-    digest = data.sha256_of(path)
-    if digest != entry["sha256"]:
-        raise ValueError(
-            f"The {key} weights data/weights/{entry['file']} are corrupt or were "
-            f"changed: sha256 {digest[:12]}... differs from the manifest's "
-            f"{entry['sha256'][:12]}.... Fix: run `{command}` to retrain them, or "
-            "restore the file with git."
-        )
-    return path
-
-
-# ------------------------------------------------------------------------ classifier
-
-
-def mnist_classifier(name: str = "mnist_classifier") -> keras.Model:
-    """Build the small convnet that judges generated digits.
-
-    Three 3x3 convolutions (32, 64, 64 filters), each followed by 2x2 max
-    pooling, then a 128-unit ``features`` layer (the space in which
-    :func:`classifier_fid` measures distances) and 10 logits.
-
-    Args:
-        name: The model's name.
-
-    Returns:
-        A ``keras.Model`` mapping float images in [0, 1] of shape
-        (batch, 28, 28, 1) to (batch, 10) logits.
-
-    Introduced in notebooks/04_gan_training.ipynb.
-    """
-    image = keras.Input(shape=(28, 28, 1), name="image")
-    x = image
-    for index, filters in enumerate((32, 64, 64), start=1):
-        x = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"conv{index}"
-        )(x)
-        x = layers.MaxPooling2D(name=f"pool{index}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
-    x = layers.Dropout(0.3, name="dropout")(features)
-    logits = layers.Dense(10, dtype="float32", name="logits")(x)
-    return keras.Model(image, logits, name=name)
-
-
-def _augmenter(seed: int) -> keras.Sequential:
-    """Return random shifts and zooms, so the classifier tolerates sloppy digits."""
-    return keras.Sequential(
-        [
-            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1),
-        ],
-        name="augment",
-    )
-
-
-def outlier_images(images, count: int, seed: int) -> np.ndarray:
-    """Return non-digits for outlier exposure: noise, speckle, blobs, scrambles.
-
-    A classifier trained on digits alone is confidently wrong on noise (it
-    labels most uniform-noise images with confidence >= 0.9), which would make
-    :func:`recognisable_fraction` meaningless. Training these images towards
-    the uniform distribution over the ten digits (Hendrycks et al., 2019,
-    "Deep anomaly detection with outlier exposure") teaches it to be unsure.
-    Overlays of two digits are deliberately left out: with them, the classifier
-    also doubted thick or unusual real digits (only 90% of the real test digits
-    reached confidence 0.9, against 98% without them).
-
-    Args:
-        images: Real digits as float32 in [0, 1], shape (n, 28, 28, 1); their
-            7x7 patches are shuffled into scrambles.
-        count: How many outliers to make.
-        seed: Seed of the NumPy generator.
-
-    Returns:
-        float32 array of shape (count, 28, 28, 1) in [0, 1].
-    """
-    rng = np.random.default_rng(seed)
-    flat = images.reshape(-1, 28, 28)
-    outliers = np.empty((count, 28, 28), np.float32)
-    for index in range(count):
-        kind = index % 4
-        if kind == 0:
-            outliers[index] = rng.uniform(0, 1, (28, 28))
-        elif kind == 1:
-            outliers[index] = rng.uniform(0, 1, (28, 28)) < rng.uniform(0.05, 0.4)
-        elif kind == 2:
-            coarse = rng.uniform(0, 1, (7, 7)) < rng.uniform(0.2, 0.5)
-            outliers[index] = np.kron(coarse, np.ones((4, 4)))
-        else:
-            patches = flat[rng.integers(len(flat))].reshape(4, 7, 4, 7)
-            patches = patches.transpose(0, 2, 1, 3).reshape(16, 7, 7)
-            patches = patches[rng.permutation(16)].reshape(4, 4, 7, 7)
-            outliers[index] = patches.transpose(0, 2, 1, 3).reshape(28, 28)
-    return outliers.reshape(-1, 28, 28, 1)
-
-
-def train_classifier_command(profile: config.Profile, seed: int) -> dict:
-    """Train the evaluation classifier deterministically and register it.
-
-    The full profile writes the shipped ``data/weights/classifier.weights.h5``
-    and its manifest entry; the quick profile trains for one epoch and writes to
-    ``data/checkpoints/classifier_quick/`` so that it never replaces shipped
-    weights.
-
-    Args:
-        profile: The run's profile (``config.get_profile("full")`` for the
-            shipped weights).
-        seed: The seed given to ``config.seed_everything``.
-
-    Returns:
-        A summary dict: weights path, sha256, epochs, test accuracy, seconds.
-
-    Introduced in notebooks/04_gan_training.ipynb.
-    """
-    import time
-
-    import tensorflow as tf
-
-    config.seed_everything(seed)
-    mnist = data.load_mnist()
-    train_x = data.scale_images(mnist.x_train, "0,1")
-    test_x = data.scale_images(mnist.x_test, "0,1")
-    epochs = CLASSIFIER_EPOCHS["quick" if profile.is_quick else "full"]
-    augment = _augmenter(seed)
-    outliers = outlier_images(train_x, OUTLIER_COUNT, seed)
-    inputs = np.concatenate([train_x, outliers])
-    targets = np.concatenate(
-        [np.eye(10, dtype=np.float32)[mnist.y_train], np.full((len(outliers), 10), 0.1)]
-    ).astype(np.float32)
-    train_dataset = (
-        tf.data.Dataset.from_tensor_slices((inputs, targets))
-        .shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-        .batch(CLASSIFIER_BATCH_SIZE)
-        .map(lambda x, y: (augment(x, training=True), y))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    model = mnist_classifier()
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-    )
-    start = time.perf_counter()
-    history = model.fit(train_dataset, epochs=epochs, verbose=2)
-    seconds = time.perf_counter() - start
-    test_logits = model.predict(test_x, batch_size=256, verbose=0)
-    test_accuracy = float(np.mean(np.argmax(test_logits, axis=1) == mnist.y_test))
-    test_confidence = keras.ops.convert_to_numpy(keras.ops.softmax(test_logits)).max(1)
-    test_recognisable = float(np.mean(test_confidence >= 0.9))
-    fresh_outliers = outlier_images(test_x, 500, seed + 1)
-    outlier_logits = model.predict(fresh_outliers, batch_size=256, verbose=0)
-    outlier_confident = float(
-        np.mean(
-            keras.ops.convert_to_numpy(keras.ops.softmax(outlier_logits)).max(1) >= 0.9
-        )
-    )
-    if profile.is_quick:
-        path = config.checkpoint_dir("classifier_quick") / CLASSIFIER_FILE
-    else:
-        path = weights_dir() / CLASSIFIER_FILE
-    save_inference_weights(model, mnist_classifier, path)
-    digest = data.sha256_of(path)
-    if not profile.is_quick:
-        update_manifest(
-            CLASSIFIER_KEY,
-            {
-                "file": CLASSIFIER_FILE,
-                "sha256": digest,
-                "bytes": path.stat().st_size,
-                "architecture": "course_lib.evaluation.mnist_classifier",
-                "command": CLASSIFIER_COMMAND,
-                "data_source": mnist.source,
-                "training_images": int(len(train_x)),
-                "test_images": int(len(test_x)),
-                "epochs": epochs,
-                "batch_size": CLASSIFIER_BATCH_SIZE,
-                "augmentation": "random shifts and zooms of up to 10%",
-                "outlier_exposure": (
-                    f"{OUTLIER_COUNT} non-digits (noise, speckle, blobs, "
-                    "scrambled digits) trained towards the uniform distribution"
-                ),
-                "test_outliers_confident_fraction": round(outlier_confident, 4),
-                "test_recognisable_fraction": round(test_recognisable, 4),
-                "seed": seed,
-                "test_accuracy": round(test_accuracy, 4),
-                "final_training_loss": round(float(history.history["loss"][-1]), 4),
-                "training_seconds": round(seconds, 1),
-                "tensorflow_version": tf.__version__,
-                "keras_version": keras.__version__,
-                "trained_on": datetime.date.today().isoformat(),
-            },
-        )
-        _loaded_classifiers.clear()
-    return {
-        "weights": str(path.relative_to(config.repo_root())),
-        "sha256": digest,
-        "epochs": epochs,
-        "training_images": len(train_x),
-        "test_accuracy": round(test_accuracy, 4),
-        "test_outliers_confident_fraction": round(outlier_confident, 4),
-        "test_recognisable_fraction": round(test_recognisable, 4),
-        "seconds": round(seconds, 1),
-    }
-
-
-def load_classifier() -> keras.Model:
-    """Return the shipped evaluation classifier, after checking its sha256.
-
-    Returns:
-        The trained :func:`mnist_classifier` (cached after the first call).
-
-    Raises:
-        ValueError: If the weights are missing, corrupt or from another
-            architecture; the message says to run
-            ``python -m course_lib.train classifier``.
-
-    Introduced in notebooks/04_gan_training.ipynb.
-    """
-    path = verified_weights_path(CLASSIFIER_KEY, CLASSIFIER_COMMAND)
-    key = str(path)
-    if key not in _loaded_classifiers:
-        _loaded_classifiers[key] = load_weights_checked(
-            mnist_classifier(),
-            path,
-            f"data/weights/{CLASSIFIER_FILE} does not fit the current "
-            "mnist_classifier architecture",
-            f"run `{CLASSIFIER_COMMAND}` to retrain it.",
-        )
-    return _loaded_classifiers[key]
-
-
-def classifier_info() -> dict:
-    """Return the classifier's manifest record (provenance and test accuracy)."""
-    verified_weights_path(CLASSIFIER_KEY, CLASSIFIER_COMMAND)
-    return dict(read_manifest()[CLASSIFIER_KEY])
-
-
-# ---------------------------------------------------------------------- image input
-
-
-def to_unit_range(images, value_range: str | None = None) -> np.ndarray:
-    """Validate images and return them as float32 in [0, 1], shape (n, 28, 28, 1).
-
-    Args:
-        images: ``uint8`` pixels 0..255, or floats in the range named by
-            ``value_range``; shape (n, 28, 28) or (n, 28, 28, 1), n >= 1.
-        value_range: ``None`` for uint8 images; ``"0,1"`` or ``"-1,1"`` for
-            floating-point images.
-
-    Returns:
-        float32 array of shape (n, 28, 28, 1) with values in [0, 1].
-
-    Raises:
-        ValueError: On a wrong shape, dtype, range name, or values outside the
-            stated range; the message names the fix.
-
-    Introduced in notebooks/04_gan_training.ipynb.
-    """
-    if hasattr(images, "numpy"):
-        images = images.numpy()
-    images = data.check_images(images)
-    if len(images) == 0:
-        raise ValueError("images is empty; pass at least one image.")
-    if value_range is not None and value_range not in VALUE_RANGES:
-        raise ValueError(
-            f"value_range must be None (uint8 0..255), '0,1' or '-1,1', got "
-            f"{value_range!r}."
-        )
-    if images.dtype == np.uint8:
-        if value_range is not None:
-            raise ValueError(
-                f"images are uint8 (0..255) but value_range={value_range!r} was "
-                "given. Fix: leave value_range=None for uint8 images."
-            )
-        unit = images.astype(np.float32) / 255.0
-    elif np.issubdtype(images.dtype, np.floating):
-        if value_range is None:
-            raise ValueError(
-                f"images are {images.dtype} but no value_range was given. Fix: pass "
-                "value_range='0,1' (VAE outputs, binarised digits) or "
-                "value_range='-1,1' (a tanh generator)."
-            )
-        unit = images.astype(np.float32)
-        if value_range == "-1,1":
-            unit = (unit + 1.0) / 2.0
-        if not np.all(np.isfinite(unit)):
-            raise ValueError("images contain NaN or infinite values; fix the model.")
-        low, high = float(unit.min()), float(unit.max())
-        if low < -1e-3 or high > 1 + 1e-3:
-            raise ValueError(
-                f"images are outside the stated range {value_range} (after mapping "
-                f"to [0, 1] they span [{low:.3g}, {high:.3g}]). Fix: pass the right "
-                "value_range, or clip/scale the images first."
-            )
-        unit = np.clip(unit, 0.0, 1.0)
-    else:
-        raise ValueError(
-            f"images have dtype {images.dtype}; pass uint8 pixels 0..255 or float "
-            "images with a value_range. Fix: images.astype('uint8') for 0..255 "
-            "integers."
-        )
-    return unit.reshape(-1, 28, 28, 1)
+# ------------------------------------------------------------ the classifier's view
 
 
 def class_probabilities(images, value_range: str | None = None) -> np.ndarray:
     """Return the classifier's softmax probabilities, shape (n, 10).
 
     Args:
-        images: See :func:`to_unit_range`.
-        value_range: See :func:`to_unit_range`.
+        images: See ``pixels.to_unit_range``.
+        value_range: See ``pixels.to_unit_range``.
 
     Returns:
         float64 array of shape (n, 10) whose rows sum to 1.
     """
-    unit = to_unit_range(images, value_range)
-    logits = load_classifier().predict(unit, batch_size=256, verbose=0)
+    unit = pixels.to_unit_range(images, value_range)
+    logits = classifier.load().predict(unit, batch_size=256, verbose=0)
     logits = logits.astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits)
@@ -519,22 +51,21 @@ def classifier_features(images, value_range: str | None = None) -> np.ndarray:
     """Return the classifier's 128-dimensional penultimate features.
 
     Args:
-        images: See :func:`to_unit_range`.
-        value_range: See :func:`to_unit_range`.
+        images: See ``pixels.to_unit_range``.
+        value_range: See ``pixels.to_unit_range``.
 
     Returns:
         float64 array of shape (n, 128).
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
-    unit = to_unit_range(images, value_range)
-    model = load_classifier()
-    key = f"{id(model)}:{FEATURE_LAYER}"
-    if key not in _loaded_classifiers:
-        _loaded_classifiers[key] = keras.Model(
-            model.inputs, model.get_layer(FEATURE_LAYER).output
+    unit = pixels.to_unit_range(images, value_range)
+    model = classifier.load()
+    if id(model) not in _feature_extractors:
+        _feature_extractors[id(model)] = keras.Model(
+            model.inputs, model.get_layer(models.FEATURE_LAYER).output
         )
-    extractor = _loaded_classifiers[key]
+    extractor = _feature_extractors[id(model)]
     return extractor.predict(unit, batch_size=256, verbose=0).astype(np.float64)
 
 
@@ -542,8 +73,8 @@ def class_histogram(images, value_range: str | None = None) -> np.ndarray:
     """Count how many images the classifier assigns to each digit.
 
     Args:
-        images: See :func:`to_unit_range`.
-        value_range: See :func:`to_unit_range`.
+        images: See ``pixels.to_unit_range``.
+        value_range: See ``pixels.to_unit_range``.
 
     Returns:
         int64 array of shape (10,) that sums to the number of images.
@@ -560,9 +91,9 @@ def recognisable_fraction(
     """Return the share of images the classifier labels with confidence >= threshold.
 
     Args:
-        images: See :func:`to_unit_range`.
+        images: See ``pixels.to_unit_range``.
         threshold: The confidence a digit needs to count, in (0, 1].
-        value_range: See :func:`to_unit_range`.
+        value_range: See ``pixels.to_unit_range``.
 
     Returns:
         A float in [0, 1].
@@ -706,8 +237,8 @@ def classifier_fid(
     Args:
         real_images: Real digits, for example ``mnist.x_test`` (uint8).
         generated_images: Generated digits.
-        real_value_range: See :func:`to_unit_range`.
-        generated_value_range: See :func:`to_unit_range`; ``"-1,1"`` for a tanh
+        real_value_range: See ``pixels.to_unit_range``.
+        generated_value_range: See ``pixels.to_unit_range``; ``"-1,1"`` for a tanh
             generator, ``"0,1"`` for a VAE.
 
     Returns:
@@ -736,7 +267,7 @@ def fid_floor(
         real_images: Real digits, at least ``2 * sample_size`` of them.
         sample_size: Images per half (default: half of ``real_images``).
         seed: Seed of the random split.
-        value_range: See :func:`to_unit_range`.
+        value_range: See ``pixels.to_unit_range``.
 
     Returns:
         The FID between the two halves.
@@ -755,3 +286,106 @@ def fid_floor(
     order = np.random.default_rng(seed).permutation(len(features))
     first, second = order[:sample_size], order[sample_size : 2 * sample_size]
     return fid_from_features(features[first], features[second])
+
+
+# ------------------------------------------------------------------ the report
+
+
+def sample_report(samples, value_range: str, mnist, binarised: bool = False) -> dict:
+    """Measure one set of samples: quality, coverage, classifier-FID and its floor.
+
+    The real reference is the first ``n`` test digits (``n = len(samples)``);
+    the floor is the FID between that same reference and the first ``n``
+    training digits, so the FID and its floor share the reference set and the
+    sample size. A model trained on binarised digits is compared with binarised
+    real digits (``binarised=True``), which is what it learned to draw.
+
+    Args:
+        samples: Generated images (n, 28, 28[, 1]).
+        value_range: Their range, ``"-1,1"`` or ``"0,1"``.
+        mnist: ``data.load_mnist()``; it needs at least ``n`` test digits.
+        binarised: Binarise the real digits first (``pixels.binarize``).
+
+    Returns:
+        A JSON-ready dict: ``samples``, ``recognisable_fraction``,
+        ``class_counts``, ``largest_share``, ``all_digits_present``,
+        ``coverage_passed``, ``real_recognisable_fraction``, ``fid``,
+        ``fid_floor``, ``reference`` and ``classifier_sha256``.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    count = len(samples)
+    if count > len(mnist.x_test) or count > len(mnist.x_train):
+        raise ValueError(
+            f"sample_report compares {count} samples with as many real digits, but "
+            f"the data ({mnist.source}) has {len(mnist.x_test)} test digits. Fix: "
+            f"pass at most {min(len(mnist.x_test), len(mnist.x_train))} samples."
+        )
+    reference, other = mnist.x_test[:count], mnist.x_train[:count]
+    real_range = None
+    if binarised:
+        reference, other = pixels.binarize(reference), pixels.binarize(other)
+        real_range = "0,1"
+    counts = class_histogram(samples, value_range)
+    coverage = coverage_check(counts)
+    return {
+        "samples": count,
+        "recognisable_fraction": recognisable_fraction(
+            samples, value_range=value_range
+        ),
+        "class_counts": [int(c) for c in counts],
+        "largest_share": coverage["largest_share"],
+        "all_digits_present": coverage["all_digits_present"],
+        "coverage_passed": coverage["passed"],
+        "real_recognisable_fraction": recognisable_fraction(
+            reference, value_range=real_range
+        ),
+        "fid": classifier_fid(reference, samples, real_range, value_range),
+        "fid_floor": classifier_fid(reference, other, real_range, real_range),
+        "reference": f"first {count} test digits"
+        + (" (binarised)" if binarised else "")
+        + f"; floor: against the first {count} training digits",
+        "classifier_sha256": store.read_manifest()["classifier"]["sha256"],
+    }
+
+
+class SampleQuality(keras.callbacks.Callback):
+    """Measure the samples with the classifier every few epochs of training.
+
+    Loss curves do not show sample quality; this records what does, so the
+    history can show quality against training time. The model must have
+    ``generate(count, seed)`` returning images in [-1, 1] (every course model).
+
+    Args:
+        every: Measure every this many epochs (and after the last one).
+        count: Samples per measurement.
+        seed: Seed of their latent vectors.
+
+    Attributes:
+        records: One dict per measurement: ``epoch``, ``recognisable_fraction``,
+            ``largest_share``.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+
+    def __init__(self, every: int = 4, count: int = 500, seed: int = 1):
+        super().__init__()
+        self.every, self.count, self.seed = every, count, seed
+        self.records: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        completed = epoch + 1
+        if completed % self.every and completed != self.params.get("epochs"):
+            return
+        samples = self.model.generate(self.count, seed=self.seed)
+        counts = class_histogram(samples, value_range="-1,1")
+        record = {
+            "epoch": completed,
+            "recognisable_fraction": recognisable_fraction(samples, value_range="-1,1"),
+            "largest_share": float(counts.max() / counts.sum()),
+        }
+        self.records.append(record)
+        print(
+            f"epoch {completed}: recognisable {record['recognisable_fraction']:.3f}, "
+            f"largest class share {record['largest_share']:.1%}"
+        )

@@ -1,7 +1,9 @@
-"""Network architectures used across the course.
+"""Every network of the course: the DCGAN's generator and discriminator, the VAE's
+encoder and decoder, and the classifier that judges generated digits.
 
 The DCGAN defaults follow the TensorFlow docs DCGAN tutorial, so that speed and
-quality figures are comparable with it.
+quality figures are comparable with it. The models that train these networks
+live in ``gan``, ``vae`` and ``classifier``.
 
 Introduced in notebooks/04_gan_training.ipynb.
 """
@@ -17,6 +19,10 @@ import numpy as np
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
+# Width of the VAE's dense layers.
+VAE_HIDDEN_UNITS = 128
+# The classifier layer whose outputs are the classifier-FID's feature space.
+FEATURE_LAYER = "features"
 
 
 def check_latent_dim(latent_dim) -> int:
@@ -149,18 +155,92 @@ def dcgan_discriminator(name: str = "discriminator", clusters: int = 0) -> keras
     return keras.Model([image, cluster_id], logit, name=name)
 
 
-# Re-exports, resolved on first use: the issue names these as part of ``models``;
-# they are defined beside the code that trains them, which imports this module.
-_REEXPORTS = {
-    "mnist_classifier": "course_lib.evaluation",
-    "vae_encoder": "course_lib.vae",
-    "vae_decoder": "course_lib.vae",
-}
+# ----------------------------------------------------------------- the VAE
 
 
-def __getattr__(name: str):
-    if name in _REEXPORTS:
-        import importlib
+def vae_encoder(latent_dim: int = 16, name: str = "encoder") -> keras.Model:
+    """Build the encoder q(z|x): an image to the mean and log-variance of z.
 
-        return getattr(importlib.import_module(_REEXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Conv 32 and 64 filters (3x3, stride 2, ReLU), a 128-unit dense layer, then two
+    linear heads. The heads are float32 layers, so that ``exp(logvar)`` stays
+    accurate under mixed precision.
+
+    Args:
+        latent_dim: Size of z (positive).
+        name: The model's name.
+
+    Returns:
+        A ``keras.Model`` mapping (batch, 28, 28, 1) to ``[mean, logvar]``, each
+        (batch, latent_dim).
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    latent_dim = check_latent_dim(latent_dim)
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(VAE_HIDDEN_UNITS, activation="relu")(x)
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)
+    logvar = layers.Dense(latent_dim, dtype="float32", name="logvar")(x)
+    return keras.Model(image, [mean, logvar], name=name)
+
+
+def vae_decoder(latent_dim: int = 16, name: str = "decoder") -> keras.Model:
+    """Build the decoder p(x|z): a latent vector to Bernoulli logits per pixel.
+
+    Dense 128 and 7*7*32 (ReLU), then transposed convolutions with 64 and 32
+    filters (3x3, stride 2) and a 3x3 convolution to one channel of logits
+    (float32, no sigmoid: the loss works on logits).
+
+    Args:
+        latent_dim: Size of z (positive).
+        name: The model's name.
+
+    Returns:
+        A ``keras.Model`` mapping (batch, latent_dim) to (batch, 28, 28, 1) logits.
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    latent_dim = check_latent_dim(latent_dim)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(VAE_HIDDEN_UNITS, activation="relu")(z)
+    x = layers.Dense(7 * 7 * 32, activation="relu")(x)
+    x = layers.Reshape((7, 7, 32))(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    logits = layers.Conv2D(1, 3, padding="same", dtype="float32", name="logits")(x)
+    return keras.Model(z, logits, name=name)
+
+
+# ------------------------------------------------------- the evaluation classifier
+
+
+def mnist_classifier(name: str = "mnist_classifier") -> keras.Model:
+    """Build the small convnet that judges generated digits.
+
+    Three 3x3 convolutions (32, 64, 64 filters), each followed by 2x2 max
+    pooling, then a 128-unit ``features`` layer (the space in which
+    :func:`classifier_fid` measures distances) and 10 logits.
+
+    Args:
+        name: The model's name.
+
+    Returns:
+        A ``keras.Model`` mapping float images in [0, 1] of shape
+        (batch, 28, 28, 1) to (batch, 10) logits.
+
+    Introduced in notebooks/04_gan_training.ipynb.
+    """
+    image = keras.Input(shape=(28, 28, 1), name="image")
+    x = image
+    for index, filters in enumerate((32, 64, 64), start=1):
+        x = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=f"conv{index}"
+        )(x)
+        x = layers.MaxPooling2D(name=f"pool{index}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    features = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
+    x = layers.Dropout(0.3, name="dropout")(features)
+    logits = layers.Dense(10, dtype="float32", name="logits")(x)
+    return keras.Model(image, logits, name=name)

@@ -6,7 +6,8 @@ Usage::
     python -m course_lib.train gan --profile full   # the DCGAN of notebook 04
     python -m course_lib.train vae --profile full   # the VAE of notebook 05
 
-Each sub-command lives beside the code it trains; this module only dispatches.
+Each trains exactly its recipe (``course_lib.recipes``); the commands live in
+``course_lib.ship``, and this module only parses the command line.
 
 Introduced in notebooks/04_gan_training.ipynb.
 """
@@ -14,18 +15,9 @@ Introduced in notebooks/04_gan_training.ipynb.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from course_lib import config
-
-# Sub-command name -> "module:function". Each function takes (profile, seed) and
-# returns a dict summarising what was trained and where it was saved.
-COMMANDS = {
-    "classifier": "course_lib.evaluation:train_classifier_command",
-    "gan": "course_lib.training:train_gan_command",
-    "vae": "course_lib.vae:train_vae_command",
-}
+from course_lib import config, ship
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         The process exit status.
     """
     parser = argparse.ArgumentParser(description="Train a course model.")
-    parser.add_argument("what", choices=sorted(COMMANDS))
+    parser.add_argument("what", choices=sorted(ship.COMMANDS))
     parser.add_argument("--profile", default="full", help="quick or full")
     parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     args = parser.parse_args(argv)
@@ -47,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    module_name, function_name = COMMANDS[args.what].split(":")
-    command = getattr(importlib.import_module(module_name), function_name)
-    summary = command(profile, args.seed)
+    summary = ship.COMMANDS[args.what](profile, args.seed)
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0

@@ -13,7 +13,7 @@ import io
 
 import numpy as np
 
-from course_lib import plotting
+from course_lib import latents, plotting
 
 IMAGE_SCALE = 6
 
@@ -23,16 +23,12 @@ def base_latent(
 ) -> np.ndarray:
     """Return the latent vector fixed by ``seed``, shape (latent_dim,).
 
-    The first vector of ``training.fixed_latents`` for that seed: standard
+    The first vector of ``latents.fixed_latents`` for that seed: standard
     normal, or, for a GAN conditioned on ``clusters`` clusters, noise followed by
     the one-hot vector of ``cluster``.
     """
-    from course_lib import training
-
-    if not isinstance(latent_dim, int) or latent_dim <= 0:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
     ids = [cluster] if clusters else None
-    return training.fixed_latents(1, latent_dim, seed, clusters, cluster_ids=ids)[0]
+    return latents.fixed_latents(1, latent_dim, seed, clusters, cluster_ids=ids)[0]
 
 
 def decode(generator, latent, value_range: str = "-1,1") -> np.ndarray:

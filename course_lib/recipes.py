@@ -1,0 +1,175 @@
+"""The recipe of every shipped model, each in one frozen dataclass, stated once.
+
+A recipe holds everything that decides what a training run produces: the
+architecture's sizes, the upgrades, the optimiser, the batch size and the number
+of epochs per profile. ``python -m course_lib.train <key>`` trains exactly the
+recipe; ``shipped.train_or_load`` uses it; the notebooks print it (``print(
+recipes.GAN)``) rather than restating it. The library builders (``gan.build_gan``,
+``vae.build_vae``) keep their own plain defaults, the TF docs DCGAN and a beta=1
+VAE, so that each upgrade can be switched on and measured one at a time.
+
+Introduced in notebooks/04_gan_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from course_lib import config
+
+
+def _command(key: str, profile: bool = True) -> str:
+    suffix = " --profile full" if profile else ""
+    return f"python -m course_lib.train {key}{suffix}"
+
+
+@dataclasses.dataclass(frozen=True)
+class GanRecipe:
+    """The shipped DCGAN: the TF docs networks plus three measured upgrades.
+
+    Attributes:
+        latent_dim: Size of each latent vector, cluster one-hots included.
+        clusters: k of the k-means clusters of the training pixels (no labels)
+            that G and D are conditioned on; the last ``clusters`` latent entries
+            are the one-hot id, and D is a projection discriminator.
+        ema_decay: Decay of the generator's exponential moving average (the
+            shipped network is the average).
+        augment_policy: DiffAugment policy of everything D sees.
+        learning_rate: G's Adam learning rate (DCGAN paper: 2e-4).
+        discriminator_learning_rate: D's own Adam learning rate (separate rates,
+            as the two time-scale update rule of Heusel et al. 2017 allows).
+        beta_1: Adam's first-moment decay (DCGAN paper: 0.5).
+        generator_loss_kind: The generator's loss (notebook 02).
+        epochs: Training epochs per profile.
+        batch_size: Mini-batch size per profile.
+    """
+
+    key: str = "gan"
+    latent_dim: int = 100
+    clusters: int = 20
+    ema_decay: float = 0.995
+    augment_policy: str = "translation"
+    learning_rate: float = 2e-4
+    discriminator_learning_rate: float = 4e-4
+    beta_1: float = 0.5
+    generator_loss_kind: str = "non_saturating"
+    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 30})
+    batch_size: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 64, "full": 32}
+    )
+    weights_file: str = "gan_generator.weights.h5"
+    history_file: str = "gan_history.json"
+    gif_file: str = "gan_training.gif"
+    command: str = _command("gan")
+
+    def build_options(self) -> dict:
+        """Return the keyword arguments of ``gan.build_gan`` for this recipe.
+
+        The cluster frequencies are not part of the recipe: they are measured
+        on the training images (``clusters.cluster_images``).
+        """
+        return {
+            "latent_dim": self.latent_dim,
+            "clusters": self.clusters,
+            "ema_decay": self.ema_decay,
+            "augment_policy": self.augment_policy,
+            "learning_rate": self.learning_rate,
+            "discriminator_learning_rate": self.discriminator_learning_rate,
+            "beta_1": self.beta_1,
+            "generator_loss_kind": self.generator_loss_kind,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class VaeRecipe:
+    """A shipped convolutional VAE with a Bernoulli decoder on binarised digits.
+
+    Attributes:
+        latent_dim: Size of z (16 for the course's VAE, 2 for the plottable one).
+        beta: Weight of the KL term (1: the ELBO).
+        learning_rate: Adam's learning rate.
+        batch_size: Mini-batch size (every profile).
+        epochs: Training epochs per profile.
+        binarisation: How the digits are binarised, once, before training.
+    """
+
+    key: str = "vae"
+    latent_dim: int = 16
+    beta: float = 1.0
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 60})
+    binarisation: str = "pixels.binarize: pixel > 0.5 of full brightness"
+    command: str = _command("vae")
+
+    @property
+    def weights_file(self) -> str:
+        return f"{self.key}.weights.h5"
+
+    @property
+    def history_file(self) -> str:
+        return f"{self.key}_history.json"
+
+    def build_options(self) -> dict:
+        """Return the keyword arguments of ``vae.build_vae`` for this recipe."""
+        return {
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+            "learning_rate": self.learning_rate,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierRecipe:
+    """The evaluation classifier: a small convnet, augmented, with outlier exposure.
+
+    Attributes:
+        epochs: Training epochs per profile.
+        batch_size: Mini-batch size.
+        learning_rate: Adam's learning rate.
+        outliers: How many non-digits (noise, speckle, blobs, scrambled digits)
+            are trained towards the uniform distribution.
+    """
+
+    key: str = "classifier"
+    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 30})
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    outliers: int = 2000
+    augmentation: str = "random shifts and zooms of up to 10%"
+    weights_file: str = "classifier.weights.h5"
+    command: str = _command("classifier", profile=False)
+
+
+def epochs(recipe, profile: config.Profile) -> int:
+    """Return a recipe's epoch count for a profile."""
+    return int(recipe.epochs[profile.name])
+
+
+def batch_size(recipe, profile: config.Profile) -> int:
+    """Return a recipe's batch size for a profile."""
+    size = recipe.batch_size
+    return int(size[profile.name] if isinstance(size, dict) else size)
+
+
+GAN = GanRecipe()
+VAE = VaeRecipe()
+VAE_2D = VaeRecipe(key="vae_2d", latent_dim=2)
+CLASSIFIER = ClassifierRecipe()
+
+# Every shipped model, by its name in data/weights/MANIFEST.json.
+RECIPES = {recipe.key: recipe for recipe in (GAN, VAE, VAE_2D, CLASSIFIER)}
+
+
+def get(key: str):
+    """Return the recipe named ``key`` (``"gan"``, ``"vae"``, ``"vae_2d"``, ...).
+
+    Raises:
+        ValueError: For an unknown name; the message lists the known ones.
+    """
+    if key not in RECIPES:
+        raise ValueError(
+            f"No shipped model is called {key!r}. Fix: use one of "
+            f"{', '.join(sorted(RECIPES))}."
+        )
+    return RECIPES[key]
