@@ -1,8 +1,9 @@
 """Profiles, seeds and paths: the settings every notebook reads first.
 
-A *profile* fixes the sizes of a run (how many training images, epochs, the batch
-size, how many samples to evaluate). The quick profile is what CI runs; the full
-profile is what a learner runs. A profile changes sizes, never the code path.
+A *profile* fixes the sizes of a run (how many training images, how many samples
+to evaluate; each shipped model's epochs are in its recipe). The quick profile is
+what CI runs; the full profile is what a learner runs. A profile changes sizes,
+never the code path.
 
 Introduced in notebooks/00_start_here.ipynb.
 """
@@ -14,7 +15,9 @@ import os
 import random
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 # The one place that names the course's public repository. Notebook badges and the
 # Colab bootstrap cell must use the same URL; tests/test_notebook_hygiene.py
@@ -118,10 +121,6 @@ def seed_everything(seed: int = DEFAULT_SEED, deterministic: bool = True) -> int
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

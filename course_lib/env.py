@@ -51,6 +51,7 @@ def _python_check() -> Check:
 def _framework_checks() -> list[Check]:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     checks = []
+    # Imported here so that a missing framework is reported, not raised.
     try:
         import tensorflow as tf
     except ImportError:
@@ -62,7 +63,7 @@ def _framework_checks() -> list[Check]:
             )
         ]
     checks.append(Check("OK", "TensorFlow", tf.__version__))
-    import keras
+    import keras  # After TensorFlow, for the same reason.
 
     major = int(keras.__version__.split(".")[0])
     if major < 3:

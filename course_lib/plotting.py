@@ -1,4 +1,4 @@
-"""Figures shared by the training notebooks: image grids, loss curves, GIFs, strips.
+"""Figures shared by the training notebooks: image grids, loss curves, strips, bars.
 
 Every figure is small (at most 10 x 4 inches, 80 dpi) so that committed notebooks
 stay light.
@@ -8,8 +8,9 @@ Introduced in notebooks/04_gan_training.ipynb.
 
 from __future__ import annotations
 
-import os
+from statistics import NormalDist
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 FIGURE_DPI = 80
@@ -85,8 +86,6 @@ def image_grid(
     Returns:
         The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
-
     pixels = to_uint8(images, value_range)
     count = len(pixels)
     columns = max(1, min(int(columns), count))
@@ -107,7 +106,13 @@ def image_grid(
     return fig
 
 
-def loss_curves(history: dict, keys=None, title="Training curves", secondary=None):
+def loss_curves(
+    history: dict,
+    keys=None,
+    title="Training curves",
+    secondary=None,
+    ylabel="epoch mean (nats per image for the losses)",
+):
     """Plot per-epoch metrics from a Keras history dict.
 
     Args:
@@ -115,12 +120,11 @@ def loss_curves(history: dict, keys=None, title="Training curves", secondary=Non
         keys: The metrics on the left panel (default: every key with "loss").
         title: Figure title.
         secondary: Metrics for a right panel (e.g. ``["D(x)", "D(G(z))"]``).
+        ylabel: The left panel's y-axis label (the right one is a probability).
 
     Returns:
         The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
-
     keys = keys or [k for k in history if "loss" in k]
     panels = 2 if secondary else 1
     fig, axes = plt.subplots(
@@ -133,89 +137,12 @@ def loss_curves(history: dict, keys=None, title="Training curves", secondary=Non
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel, fontsize=8)
+    if secondary:
+        axes[0][1].set_ylabel("mean D output (probability)", fontsize=8)
     axes[0][0].set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def write_gif(frames, path, duration_ms: int = 250, scale: int = 1):
-    """Write uint8 frames as an animated GIF (loops forever).
-
-    Args:
-        frames: A list of uint8 arrays of equal shape (H, W).
-        path: The output file.
-        duration_ms: Display time of each frame.
-        scale: Integer upscaling factor (nearest neighbour).
-
-    Returns:
-        The path written.
-    """
-    from PIL import Image
-
-    if len(frames) == 0:
-        raise ValueError("write_gif needs at least one frame; record some first.")
-    images = []
-    for frame in frames:
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 2:
-            raise ValueError(
-                f"Each frame must be a uint8 (H, W) array, got {frame.dtype} "
-                f"{frame.shape}. Fix: use plotting.tile_images()."
-            )
-        image = Image.fromarray(frame, mode="L")
-        if scale > 1:
-            image = image.resize(
-                (frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST
-            )
-        images.append(image)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    images[0].save(
-        path,
-        save_all=True,
-        append_images=images[1:],
-        duration=duration_ms,
-        loop=0,
-        optimize=True,
-    )
-    return path
-
-
-def gif_preview(path, max_frames: int = 12, shrink: int = 1) -> bytes:
-    """Return a lighter copy of a GIF for embedding in a notebook.
-
-    Args:
-        path: A GIF written by :func:`write_gif`.
-        max_frames: Keep at most this many frames, evenly spaced, always
-            including the first and the last.
-        shrink: Integer downscaling factor (1 keeps the size).
-
-    Returns:
-        The bytes of the new GIF. Each kept frame is shown twice as long as in
-        the original, since fewer frames are kept; it loops forever.
-    """
-    import io
-
-    from PIL import Image, ImageSequence
-
-    with Image.open(path) as gif:
-        duration = gif.info.get("duration", 250)
-        frames = [frame.convert("L") for frame in ImageSequence.Iterator(gif)]
-    keep = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))))
-    frames = [frames[int(index)] for index in keep]
-    if shrink > 1:
-        width, height = frames[0].size
-        frames = [f.resize((width // shrink, height // shrink)) for f in frames]
-    buffer = io.BytesIO()
-    frames[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=duration * 2,
-        loop=0,
-        optimize=True,
-    )
-    return buffer.getvalue()
 
 
 def interpolation_strips(rows: dict, value_range="-1,1", title=None):
@@ -229,8 +156,6 @@ def interpolation_strips(rows: dict, value_range="-1,1", title=None):
     Returns:
         The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
-
     labels = list(rows)
     strips = [to_uint8(rows[label], value_range) for label in labels]
     steps = len(strips[0])
@@ -265,8 +190,6 @@ def class_bars(counts, title="Generated digits by predicted class", max_share=No
     Returns:
         The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
-
     counts = np.asarray(counts, dtype=np.float64)
     shares = counts / max(counts.sum(), 1.0)
     fig, ax = plt.subplots(figsize=(5, 2.5), dpi=FIGURE_DPI)
@@ -278,7 +201,7 @@ def class_bars(counts, title="Generated digits by predicted class", max_share=No
         )
     ax.set_xticks(np.arange(len(shares)))
     ax.set_xlabel("predicted digit")
-    ax.set_ylabel("share")
+    ax.set_ylabel("share of samples")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -304,8 +227,6 @@ def normal_quantile_grid(steps: int = 15, low: float = 0.05, high: float = 0.95)
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    from statistics import NormalDist
-
     if not 0 < low < high < 1:
         raise ValueError(f"need 0 < low < high < 1, got low={low}, high={high}.")
     normal = NormalDist()
@@ -328,8 +249,6 @@ def manifold_grid(decode_means, steps: int = 15, title=None):
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    import matplotlib.pyplot as plt
-
     values = normal_quantile_grid(steps)
     z0, z1 = np.meshgrid(values, values[::-1])
     latent = np.stack([z0.ravel(), z1.ravel()], axis=1).astype(np.float32)
@@ -361,8 +280,6 @@ def latent_scatter(latent, labels, title=None, limit: float = 4.0):
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    import matplotlib.pyplot as plt
-
     latent = np.asarray(latent, np.float32)
     labels = np.asarray(labels)
     if latent.ndim != 2 or latent.shape[1] != 2 or len(labels) != len(latent):

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from course_lib import (
+    animation,
     classifier,
     config,
     data,
@@ -26,7 +27,6 @@ from course_lib import (
     latents,
     models,
     pixels,
-    plotting,
     recipes,
     shipped,
     store,
@@ -54,6 +54,23 @@ def _provenance(recipe, mnist, info, seed: int) -> dict:
         "trained_on": datetime.date.today().isoformat(),
         "machine": hardware.machine_record(),
     }
+
+
+def _register(recipe, path, provenance: dict, results: dict, **extra) -> None:
+    """Write a shipped model's manifest entry: file, sha256, provenance, results."""
+    store.update_manifest(
+        recipe.key,
+        {
+            "file": recipe.weights_file,
+            "sha256": store.sha256_of(path),
+            "bytes": path.stat().st_size,
+            "history_file": recipe.history_file,
+            "storage_dtype": "float16",
+            **extra,
+            "provenance": provenance,
+            "results": results,
+        },
+    )
 
 
 def _checkpoints(recipe, profile):
@@ -96,7 +113,7 @@ def ship_gan(profile: config.Profile, seed: int) -> dict:
         shipped._half(lambda: models.dcgan_generator(recipe.latent_dim)),
         directory / recipe.weights_file,
     )
-    plotting.write_gif(
+    animation.write_gif(
         grid.frames, directory / recipe.gif_file, duration_ms=300, scale=2
     )
     provenance = {
@@ -113,22 +130,16 @@ def ship_gan(profile: config.Profile, seed: int) -> dict:
             "results": results,
         },
     )
-    store.update_manifest(
-        recipe.key,
-        {
-            "file": recipe.weights_file,
-            "sha256": store.sha256_of(path),
-            "bytes": path.stat().st_size,
-            "history_file": recipe.history_file,
-            "gif_file": recipe.gif_file,
-            "gif_epochs": grid.epochs,
-            "latent_dim": recipe.latent_dim,
-            "clusters": model.clusters,
-            "cluster_frequencies": model.cluster_frequencies,
-            "storage_dtype": "float16",
-            "provenance": provenance,
-            "results": results,
-        },
+    _register(
+        recipe,
+        path,
+        provenance,
+        results,
+        gif_file=recipe.gif_file,
+        gif_epochs=grid.epochs,
+        latent_dim=recipe.latent_dim,
+        clusters=model.clusters,
+        cluster_frequencies=model.cluster_frequencies,
     )
     return {**summary, "weights": f"data/weights/{recipe.weights_file}"}
 
@@ -201,19 +212,13 @@ def ship_vae(profile: config.Profile, seed: int) -> dict:
             store.weights_dir() / recipe.history_file,
             {"history": history, "provenance": provenance, "results": results},
         )
-        store.update_manifest(
-            recipe.key,
-            {
-                "file": recipe.weights_file,
-                "sha256": store.sha256_of(path),
-                "bytes": path.stat().st_size,
-                "history_file": recipe.history_file,
-                "latent_dim": recipe.latent_dim,
-                "architecture": "course_lib.models.vae_encoder / vae_decoder",
-                "storage_dtype": "float16",
-                "provenance": provenance,
-                "results": results,
-            },
+        _register(
+            recipe,
+            path,
+            provenance,
+            results,
+            latent_dim=recipe.latent_dim,
+            architecture="course_lib.models.vae_encoder / vae_decoder",
         )
         summary[f"{recipe.key}_weights"] = f"data/weights/{recipe.weights_file}"
     return summary

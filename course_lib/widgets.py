@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 
+import ipywidgets
 import numpy as np
+from PIL import Image
 
 from course_lib import latents, plotting
 
@@ -121,8 +123,6 @@ def cluster_sweep_figure(
 
 
 def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
     picture = Image.fromarray(image, mode="L")
     picture = picture.resize(
         (image.shape[1] * IMAGE_SCALE, image.shape[0] * IMAGE_SCALE), Image.NEAREST
@@ -163,8 +163,6 @@ def latent_explorer(
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
-    import ipywidgets
-
     if latent_dim is None:
         latent_dim = int(generator.inputs[0].shape[-1])
     noise_dim = latent_dim - clusters
@@ -243,8 +241,6 @@ def latent_2d_explorer(decode_means, limit: float = 3.0, show_static=True):
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
-    import ipywidgets
-
     if not limit > 0:
         raise ValueError(f"limit must be positive, got {limit!r}.")
     sliders = [
