@@ -22,7 +22,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import augment, config, hardware, latents, losses, models, pixels
+from course_lib import (
+    augment,
+    config,
+    hardware,
+    latents,
+    losses,
+    models,
+    pixels,
+    training,
+)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
@@ -155,10 +164,8 @@ class GAN(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(
-            config["discriminator"]
-        )
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
     # ------------------------------------------------------------- training
@@ -230,7 +237,10 @@ class GAN(keras.Model):
         return g_loss, fake_logits
 
     def _generator_update(self, tape, g_loss):
-        scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
+        # The scaling is recorded on G's tape too (re-entered here), or the
+        # gradient of the scaled loss would be None under loss scaling.
+        with tape:
+            scaled = self.g_optimizer.scale_loss(self._scale_for_replicas(g_loss))
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
@@ -242,21 +252,14 @@ class GAN(keras.Model):
         return augment.diff_augment(images, self.augment_policy, self.augment_seed)
 
     def d_step(self, real_images, z, real_ids=None):
-        """One D update on real images (and their ids) and on fakes made from ``z``.
-
-        Only the discriminator's weights change. Returns ``(d_loss, real_logits,
-        fake_logits)``.
-        """
+        """One D update (only D's weights change); ``(d_loss, real, fake logits)``."""
         fake_images = self.generator(z, training=True)
         return self._discriminator_update(
             real_images, fake_images, real_ids, self.cluster_ids_of(z)
         )
 
     def g_step(self, z):
-        """One G update: make D call ``G(z)`` real; returns ``(g_loss, fake_logits)``.
-
-        Only the generator's weights change.
-        """
+        """One G update (only G's weights change); ``(g_loss, fake_logits)``."""
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, training=True)
             g_loss, fake_logits = self._generator_loss(
@@ -285,10 +288,8 @@ class GAN(keras.Model):
 
         The fakes ``G(z)`` are made once, on G's tape. D is updated on them with
         the gradient to G stopped (``d_step``'s work); then the *updated* D scores
-        the same fakes and G is updated through them (``g_step``'s work). This is
-        the alternating scheme of Goodfellow et al. (2014, Algorithm 1) with one
-        z per batch for both players, and it saves the second generator pass
-        that calling ``d_step`` and then ``g_step`` would make.
+        the same fakes and G is updated through them (``g_step``'s work): the
+        alternating scheme of Goodfellow et al. (2014, Algorithm 1), one G pass.
         """
         real_images, real_ids = self._unpack_batch(batch)
         pixels.check_batch(real_images, "GAN.fit", "-1,1")
@@ -348,19 +349,15 @@ def build_gan(
     clusters: int = 0,
     cluster_frequencies=None,
 ) -> GAN:
-    """Build and compile the DCGAN, ready for ``fit(dataset)``.
+    """Build and compile the DCGAN: the TF docs recipe unless told otherwise.
 
-    The defaults are the TF docs recipe; ``recipes.GAN.build_options()`` gives
-    the shipped one.
+    ``recipes.GAN.build_options()`` gives the shipped recipe.
 
     Args:
         latent_dim: Size of z (positive).
-        precision: Keras dtype policy (``None``: the fastest safe one, from
-            ``hardware.recommended_settings()``); the global policy is restored.
-        strategy: A ``tf.distribute.Strategy``; models and optimizers are built
-            in its scope, so ``fit`` runs on all its replicas.
-        jit_compile: XLA-compile the train step (``None``: recommended).
-        steps_per_execution: Batches per compiled call (``None``: recommended).
+        precision, jit_compile, steps_per_execution: ``None`` picks
+            ``hardware.recommended_settings()``; the global policy is restored.
+        strategy: A ``tf.distribute.Strategy`` to build (and ``fit``) under.
         learning_rate: Adam's learning rate (DCGAN paper: 2e-4); also D's when
             ``discriminator_learning_rate`` is ``None``.
         beta_1: Adam's first-moment decay (DCGAN paper: 0.5).
@@ -375,10 +372,7 @@ def build_gan(
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
-    models.check_latent_dim(latent_dim)
     models.check_clusters(clusters, latent_dim)
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
     with hardware.build_scope(settings["precision"], strategy):
         generator = models.dcgan_generator(latent_dim)
@@ -394,16 +388,10 @@ def build_gan(
             clusters=clusters,
             cluster_frequencies=cluster_frequencies,
         )
-        optimizers = []
         d_rate = discriminator_learning_rate or learning_rate
-        for rate in (d_rate, learning_rate):
-            optimizer = keras.optimizers.Adam(rate, beta_1=beta_1)
-            if settings["precision"] == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizers.append(optimizer)
         gan.compile(
-            d_optimizer=optimizers[0],
-            g_optimizer=optimizers[1],
+            d_optimizer=training.adam(d_rate, settings["precision"], beta_1),
+            g_optimizer=training.adam(learning_rate, settings["precision"], beta_1),
             jit_compile=settings["jit_compile"],
             steps_per_execution=settings["steps_per_execution"],
         )

@@ -8,6 +8,7 @@
   frames show one set of samples improving (and can be written as a GIF).
 - :func:`fit_with_checkpoints` runs ``fit`` with both, resuming an unfinished
   run; the GAN and the VAE train through it.
+- :func:`adam` gives the optimizer for a precision (loss scaling for float16).
 
 Introduced in notebooks/04_gan_training.ipynb.
 """
@@ -257,3 +258,30 @@ def fit_with_checkpoints(
         "seconds": seconds,
         "total_seconds": earlier_seconds + seconds,
     }
+
+
+def adam(learning_rate: float, precision: str, beta_1: float = 0.9):
+    """Return an Adam optimizer for a model built under ``precision``.
+
+    Under ``"mixed_float16"`` it is wrapped in a ``LossScaleOptimizer``, whose
+    dynamic loss scale keeps small float16 gradients from flushing to zero; the
+    course's ``train_step``s call ``optimizer.scale_loss`` for it. Other
+    policies need no scaling (bfloat16 has float32's exponent range).
+
+    Args:
+        learning_rate: Adam's learning rate (positive).
+        precision: The Keras dtype policy the model was built with.
+        beta_1: Adam's first-moment decay.
+
+    Returns:
+        A ``keras.optimizers.Optimizer``.
+
+    Raises:
+        ValueError: If the learning rate is not positive.
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

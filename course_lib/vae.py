@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import config, hardware, losses, models, pixels
+from course_lib import config, hardware, losses, models, pixels, training
 
 # ------------------------------------------------------------------- the model
 
@@ -240,8 +240,6 @@ def build_vae(
     Introduced in notebooks/05_vae_training.ipynb.
     """
     models.check_latent_dim(latent_dim)
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
     with hardware.build_scope(settings["precision"], strategy):
         vae = VAE(
@@ -251,9 +249,7 @@ def build_vae(
             beta=beta,
             seed=seed,
         )
-        optimizer = keras.optimizers.Adam(learning_rate)
-        if settings["precision"] == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = training.adam(learning_rate, settings["precision"])
         vae.compile(
             optimizer=optimizer,
             jit_compile=settings["jit_compile"],
@@ -299,6 +295,11 @@ def held_out_bounds(
 
     Introduced in notebooks/05_vae_training.ipynb.
     """
+    if np.asarray(images).dtype == np.uint8:
+        raise ValueError(
+            "held_out_bounds expects binarised float images in [0, 1], got uint8. "
+            "Fix: binarise with pixels.binarize(images)."
+        )
     images = pixels.to_unit_range(images, "0,1")
     if not isinstance(num_samples, int) or num_samples <= 0:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
