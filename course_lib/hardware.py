@@ -1,6 +1,6 @@
 """What the machine can do, and the fastest safe settings for it.
 
-``recommended_settings()`` is what ``training.build_gan(precision=None, ...)`` and
+``recommended_settings()`` is what ``gan.build_gan(precision=None, ...)`` and
 ``build_vae`` use when the caller leaves a choice open. Its rules come from the
 measurements in notebooks/06_speed_benchmarks.ipynb (stored in
 ``data/benchmarks/``):
@@ -34,8 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras
+import tensorflow as tf
 
 # CPU flags (from /proc/cpuinfo) that mean fast bfloat16 matrix products.
 BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
@@ -46,8 +50,6 @@ def gpu_names() -> list[str]:
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    import tensorflow as tf
-
     return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
 
 
@@ -56,8 +58,6 @@ def gpu_details() -> list[str]:
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    import tensorflow as tf
-
     details = []
     for gpu in tf.config.list_physical_devices("GPU"):
         info = tf.config.experimental.get_device_details(gpu)
@@ -67,8 +67,6 @@ def gpu_details() -> list[str]:
 
 def gpu_compute_capability() -> tuple[int, int] | None:
     """Return the first GPU's compute capability, or ``None`` without a GPU."""
-    import tensorflow as tf
-
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return None
@@ -99,8 +97,6 @@ def cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or "unknown CPU"
 
 
@@ -219,8 +215,6 @@ def build_scope(precision: str, strategy=None):
 
     Introduced in notebooks/04_gan_training.ipynb.
     """
-    import keras
-
     previous_policy = keras.config.dtype_policy()
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     try:
@@ -229,3 +223,54 @@ def build_scope(precision: str, strategy=None):
             yield
     finally:
         keras.config.set_dtype_policy(previous_policy)
+
+
+# ------------------------------------------------------------ the machine, once
+
+# The CPU flags worth naming in every record: they decide the precision rules.
+RECORDED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_count() -> int:
+    """Return the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def machine_record() -> dict:
+    """Return the one description of this machine stored with every result.
+
+    Returns:
+        A JSON-ready dict: ``summary`` (one line), ``cpu_model``, ``cores``,
+        ``cpu_flags`` (those of :data:`RECORDED_CPU_FLAGS` present), ``gpus``,
+        ``bfloat16_matrix_units``, ``recommended_settings`` and the versions of
+        Python, TensorFlow and Keras.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    flags = cpu_flags()
+    return {
+        "summary": machine_summary(),
+        "cpu_model": cpu_model(),
+        "cores": cpu_count(),
+        "cpu_flags": [flag for flag in RECORDED_CPU_FLAGS if flag in flags],
+        "gpus": gpu_details(),
+        "bfloat16_matrix_units": has_bfloat16_matrix_units(flags),
+        "recommended_settings": recommended_settings(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def machine_summary() -> str:
+    """Return one line naming the GPUs, or the CPU model and its core count.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    gpus = gpu_details()
+    if gpus:
+        return "GPU: " + ", ".join(gpus)
+    return f"CPU: {cpu_model()} ({cpu_count()} cores), no GPU"

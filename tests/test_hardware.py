@@ -77,3 +77,37 @@ def test_build_scope_restores_the_global_policy_even_after_an_error():
             assert keras.layers.Dense(2).dtype_policy.compute_dtype == "bfloat16"
             raise RuntimeError("interrupted build")
     assert keras.config.dtype_policy().name == before
+
+
+def test_machine_record_keys_types_and_summary():
+    record = hardware.machine_record()
+    expected_types = {
+        "summary": str,
+        "cpu_model": str,
+        "cores": int,
+        "cpu_flags": list,
+        "gpus": list,
+        "bfloat16_matrix_units": bool,
+        "recommended_settings": dict,
+        "python": str,
+        "tensorflow": str,
+        "keras": str,
+    }
+    assert set(record) == set(expected_types)
+    for key, kind in expected_types.items():
+        assert isinstance(record[key], kind), key
+    assert record["cores"] == hardware.cpu_count() >= 1
+    assert set(record["cpu_flags"]) <= set(hardware.RECORDED_CPU_FLAGS)
+    assert record["recommended_settings"] == hardware.recommended_settings()
+    assert record["summary"] == hardware.machine_summary()
+    if not record["gpus"]:
+        assert hardware.cpu_model() in record["summary"]
+        assert f"({hardware.cpu_count()} cores)" in record["summary"]
+
+
+def test_machine_summary_names_the_gpus_when_present(monkeypatch):
+    monkeypatch.setattr(hardware, "gpu_details", lambda: ["NVIDIA H100"])
+    assert hardware.machine_summary() == "GPU: NVIDIA H100"
+    monkeypatch.setattr(hardware, "gpu_details", lambda: [])
+    monkeypatch.setattr(hardware, "cpu_model", lambda: "Test CPU")
+    assert hardware.machine_summary().startswith("CPU: Test CPU (")

@@ -1,4 +1,4 @@
-"""Tests for course_lib.slow_samplers: the cache gives the uncached answer."""
+"""Tests for course_lib.bench.slow_samplers: the cache gives the uncached answer."""
 
 import os
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import bench, slow_samplers
+from course_lib.bench import flops, slow_samplers
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_denoiser_shape_and_flops():
         + 14 * 14 * 2 * c * 16 * c
         + 28 * 28 * 1 * 9 * c
     )
-    assert bench.count_flops(model)["total"] == by_hand
+    assert flops.count_flops(model)["total"] == by_hand
     sample = slow_samplers.denoising_sampler(model, steps=3)
     assert sample(tf.zeros((2, 28, 28, 1))).shape == (2, 28, 28, 1)
 

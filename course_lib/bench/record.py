@@ -1,28 +1,34 @@
-"""The benchmark command and its JSON record.
+"""The benchmark suite's record: the targets, the JSON layout and the table.
 
-``python -m course_lib.bench [--quick] [--json FILE]`` runs the workloads of
-:mod:`course_lib.bench_suite` (sampling with the matmul peaks, training, and the
-cost per image of four generator families), prints a table with the course's
-performance targets, and writes a record to ``data/benchmarks/``. The record's
-layout is documented in ``data/benchmarks/README.md`` and checked by
-:func:`validate_record`.
+:func:`run_suite` times every workload of the course (sampling with the matmul
+peaks, training, the cost per image of the generator families) and returns a
+record naming its machine (:func:`course_lib.hardware.machine_record`). The
+record's layout is documented in ``data/benchmarks/README.md`` and checked by
+:func:`validate_record`; :func:`format_table` prints it. The command
+``python -m course_lib.bench`` (:mod:`course_lib.bench.__main__`) writes it to
+``data/benchmarks/``.
 
 Introduced in notebooks/06_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from course_lib import bench, bench_suite, models
+from course_lib import config, data, hardware, models
+from course_lib.bench import generation, harness, sampling_speed, training_speed
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The key of the one-line machine name in each schema version's ``hardware``
+# object: version 1 wrote bench's own ``device`` line, version 2 writes
+# :func:`course_lib.hardware.machine_record`, whose line is ``summary``.
+MACHINE_KEYS = {1: "device", 2: "summary"}
 TARGETS = {
     "sampling_fraction_of_fp32_peak": (0.9, ">="),
     "batched_over_article_predict": (100.0, ">="),
@@ -54,27 +60,45 @@ RECORD_KEYS = {
 }
 
 
-def hardware_record() -> dict:
-    """Return the hardware and software description stored with every result."""
-    import platform
+SUITE_SIZES = {
+    # profile -> sampling batch sizes, training batch, denoiser T, family batch.
+    "quick": {
+        "batches": (1, 64),
+        "train_batch": 64,
+        "train_steps": 1,
+        "train_windows": 2,
+        "steps_T": 10,
+        "family": 8,
+        "cached_steps": 49,
+    },
+    "full": {
+        "batches": (1, 4, 16, 64, 256, 1024),
+        "train_batch": 256,
+        "train_steps": 4,
+        "train_windows": 5,
+        "steps_T": 50,
+        "family": 16,
+        "cached_steps": 196,
+    },
+}
 
-    from course_lib import hardware
 
-    return {
-        "device": bench.device_description(),
-        "cpu_model": hardware.cpu_model(),
-        "cores": bench.cpu_count(),
-        "gpus": hardware.gpu_details(),
-        "bfloat16_matrix_units": hardware.has_bfloat16_matrix_units(),
-        "recommended_settings": hardware.recommended_settings(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
-    }
+def machine_line(record: dict) -> str:
+    """Return the one line naming the machine a (validated) record ran on.
+
+    Args:
+        record: A record that passed :func:`validate_record`.
+
+    Returns:
+        Its hardware line, such as ``"CPU: Intel(R) Xeon(R) Processor (2 cores)"``.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    return record["hardware"][MACHINE_KEYS[record["schema_version"]]]
 
 
 def _check_keys(entry, keys, where):
+    """Raise ``ValueError`` unless ``entry`` has each key of ``keys`` and its type."""
     if not isinstance(entry, dict):
         raise ValueError(f"{where} must be an object, got {type(entry).__name__}.")
     for key, kind in keys.items():
@@ -91,7 +115,7 @@ def validate_record(record: dict) -> dict:
     """Check a benchmark record against the schema of data/benchmarks/README.md.
 
     Args:
-        record: A record, as written by :func:`main` (after ``json.load``).
+        record: A record, as written by :func:`run_suite` (after ``json.load``).
 
     Returns:
         The record, unchanged.
@@ -102,12 +126,14 @@ def validate_record(record: dict) -> dict:
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
     _check_keys(record, RECORD_KEYS, "record")
-    if record["schema_version"] != SCHEMA_VERSION:
+    if record["schema_version"] not in MACHINE_KEYS:
         raise ValueError(
-            f"schema_version {record['schema_version']} is not {SCHEMA_VERSION}; "
-            "rerun python -m course_lib.bench to refresh the file."
+            f"schema_version {record['schema_version']} is not one of "
+            f"{sorted(MACHINE_KEYS)}; rerun python -m course_lib.bench to refresh "
+            "the file."
         )
-    _check_keys(record["hardware"], {"device": str, "cores": int}, "hardware")
+    machine_key = MACHINE_KEYS[record["schema_version"]]
+    _check_keys(record["hardware"], {machine_key: str, "cores": int}, "hardware")
     for section in ("peaks", "sampling", "training", "generation_cost"):
         for index, entry in enumerate(record[section]):
             _check_keys(entry, RESULT_KEYS, f"{section}[{index}]")
@@ -137,7 +163,7 @@ def target_rows(peaks, sampling, training) -> list[dict]:
     """Compute the four performance targets from measured results.
 
     Args:
-        peaks: ``{dtype: Result}`` from :func:`bench.matmul_peak`.
+        peaks: ``{dtype: Result}`` from :func:`harness.matmul_peak`.
         sampling: Sampling results with ``method`` and ``batch_size`` attributes
             (as set by :func:`run_suite`).
         training: Training results with a ``loop`` attribute (``"reference
@@ -164,7 +190,7 @@ def target_rows(peaks, sampling, training) -> list[dict]:
         )
 
     batched = [r for r in sampling if r.batch_size >= 64 and r.gflops is not None]
-    article = [r for r in sampling if r.method == bench_suite.SAMPLING_METHODS[0]]
+    article = [r for r in sampling if r.method == sampling_speed.SAMPLING_METHODS[0]]
     if batched and "float32" in peaks:
         best = max(batched, key=lambda r: r.gflops)
         add(
@@ -184,7 +210,7 @@ def target_rows(peaks, sampling, training) -> list[dict]:
     single = [
         r
         for r in sampling
-        if r.batch_size == 1 and r.method != bench_suite.SAMPLING_METHODS[0]
+        if r.batch_size == 1 and r.method != sampling_speed.SAMPLING_METHODS[0]
     ]
     if single:
         fastest = min(single, key=lambda r: r.ms_per_call["median"])
@@ -218,37 +244,35 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    import datetime
-
-    from course_lib import config, data
-
     profile = config.get_profile("quick" if quick else "full")
-    sizes = bench_suite.SUITE_SIZES[profile.name]
+    sizes = SUITE_SIZES[profile.name]
     seconds, windows = profile.bench_seconds, 3
     load_before = list(os.getloadavg())
     if images is None:
         images = data.load_mnist(verbose=False).x_train
 
     log("measuring sampling, interleaved with the matmul peaks ...")
-    generator = models.dcgan_generator(bench_suite.LATENT_DIM)
+    generator = models.dcgan_generator(sampling_speed.LATENT_DIM)
     dtypes = ("float32", "bfloat16", "float16")
-    workloads = [bench.matmul_workload(dtype) for dtype in dtypes]
+    workloads = [harness.matmul_workload(dtype) for dtype in dtypes]
     workloads.append(
-        bench_suite.sampling_workload(generator, bench_suite.SAMPLING_METHODS[0], 1)
+        sampling_speed.sampling_workload(
+            generator, sampling_speed.SAMPLING_METHODS[0], 1
+        )
     )
-    tags = [(bench_suite.SAMPLING_METHODS[0], 1)]
+    tags = [(sampling_speed.SAMPLING_METHODS[0], 1)]
     for batch_size in sizes["batches"]:
-        for method in bench_suite.sampling_methods(batch_size, sizes["batches"]):
+        for method in sampling_speed.sampling_methods(batch_size, sizes["batches"]):
             workloads.append(
-                bench_suite.sampling_workload(generator, method, batch_size)
+                sampling_speed.sampling_workload(generator, method, batch_size)
             )
             tags.append((method, batch_size))
-    measured = bench.measure_many(workloads, seconds, windows)
+    measured = harness.measure_many(workloads, seconds, windows)
     peaks = dict(zip(dtypes, measured[: len(dtypes)], strict=True))
     for result in peaks.values():
         log(f"  {result}: {result.gflops:,.0f} GFLOP/s")
     sampling = [
-        bench_suite.tag(result, method=method, batch_size=batch_size)
+        harness.tag(result, method=method, batch_size=batch_size)
         for result, (method, batch_size) in zip(
             measured[len(dtypes) :], tags, strict=True
         )
@@ -259,13 +283,13 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
     log("measuring training ...")
     batch, steps = sizes["train_batch"], sizes["train_steps"]
     train = [
-        bench_suite.reference_workload(
+        training_speed.reference_workload(
             images, batch, steps, f"reference two-tape loop fp32, b{batch}"
         ),
-        bench_suite.build_gan_workload(
+        training_speed.build_gan_workload(
             images, batch, steps, f"build_gan() + fit, b{batch}"
         ),
-        bench_suite.build_gan_workload(
+        training_speed.build_gan_workload(
             images,
             batch,
             steps,
@@ -274,21 +298,21 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
         ),
     ]
     loops = ["reference fp32", "build_gan", "build_gan fp32"]
-    measured = bench.measure_many(
+    measured = harness.measure_many(
         train, max(seconds, 1.0), sizes["train_windows"], warmup_calls=1
     )
     training = [
-        bench_suite.tag(result, loop=loop, settings=getattr(workload, "settings", None))
+        harness.tag(result, loop=loop, settings=getattr(workload, "settings", None))
         for result, loop, workload in zip(measured, loops, train, strict=True)
     ]
     for result in training:
         log(f"  {result}")
 
     log("measuring the cost per image of three generator families ...")
-    family_workloads, parameters = bench_suite.generation_cost_workloads(
+    family_workloads, parameters = generation.generation_cost_workloads(
         sizes["family"], sizes["steps_T"], cached_steps=sizes["cached_steps"]
     )
-    generation_cost = bench.measure_many(
+    generation_cost = harness.measure_many(
         family_workloads, seconds, windows, warmup_calls=1
     )
     for result in generation_cost:
@@ -316,7 +340,10 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
             "windows": windows,
             **sizes,
         },
-        "hardware": hardware_record(),
+        "hardware": dict(
+            hardware.machine_record(),
+            onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+        ),
         "load": {"loadavg_before": load_before, "loadavg_after": list(os.getloadavg())},
         "peaks": [
             dict(row, dtype=dtype)
@@ -343,12 +370,8 @@ def json_ready(value):
 
 
 def default_json_path(record: dict):
-    """Return ``data/benchmarks/<device>_<profile>.json`` for a record."""
-    import re
-
-    from course_lib import config
-
-    device = record["hardware"]["device"].lower()
+    """Return ``data/benchmarks/<machine>_<profile>.json`` for a record."""
+    device = machine_line(record).lower()
     slug = re.sub(r"[^a-z0-9]+", "-", device).strip("-")[:60]
     folder = config.data_dir() / "benchmarks"
     folder.mkdir(parents=True, exist_ok=True)
@@ -357,7 +380,7 @@ def default_json_path(record: dict):
 
 def format_table(record: dict) -> str:
     """Return the printed summary table of a record."""
-    lines = [f"hardware: {record['hardware']['device']}", ""]
+    lines = [f"machine: {machine_line(record)}", ""]
     lines.append(f"{'benchmark':58} {'images/s':>11} {'ms/call':>9} {'spread':>7}")
     for section in ("peaks", "sampling", "training", "generation_cost"):
         for row in record[section]:
@@ -381,38 +404,3 @@ def format_table(record: dict) -> str:
     for warning in record["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
-
-
-def main(argv=None) -> int:
-    """Run ``python -m course_lib.bench [--quick] [--json FILE]``.
-
-    Args:
-        argv: The command-line arguments.
-
-    Returns:
-        The exit status.
-    """
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(
-        prog="python -m course_lib.bench",
-        description="Measure sampling and training speed and store the figures.",
-    )
-    parser.add_argument("--quick", action="store_true", help="short windows")
-    parser.add_argument(
-        "--json",
-        help="where to write the record (default: "
-        "data/benchmarks/<device>_<profile>.json)",
-    )
-    args = parser.parse_args(argv)
-    tf.get_logger().setLevel("ERROR")
-    record = run_suite(quick=args.quick)
-    print()
-    print(format_table(record))
-    path = args.json or default_json_path(record)
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=1)
-        handle.write("\n")
-    print(f"\nwrote {os.path.relpath(path)}")
-    return 0

@@ -1,4 +1,4 @@
-"""Honest speed measurements: a timing harness, FLOP counts and the peak to compare.
+"""Honest speed measurements: timing windows, the load warning and the peak.
 
 The harness follows three rules:
 
@@ -10,15 +10,9 @@ The harness follows three rules:
   On a shared machine other processes may take the cores; the result then carries
   a warning instead of silently reporting a slow number.
 
-FLOPs are counted per image, layer by layer, as 2 x multiply-adds of the
-Dense, Conv2D and Conv2DTranspose layers (bias, normalisation and activations are
-element-wise, memory-bound and under 1% of the work in the course's models; they
-are left out). The achieved GFLOP/s are compared with the matmul peak measured
-by :func:`matmul_peak` in the same process.
-
-The command ``python -m course_lib.bench`` lives in
-:mod:`course_lib.bench_command`; the workloads it times are in
-:mod:`course_lib.bench_suite`.
+The arithmetic of the second and third rules is in :mod:`course_lib.bench.stats`.
+The achieved GFLOP/s are compared with the matmul peak measured by
+:func:`matmul_peak` in the same process.
 
 Introduced in notebooks/06_speed_benchmarks.ipynb.
 """
@@ -27,162 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-# A result whose process received less than this share of the CPU time that its
-# threads could have used, while other processes were busy, carries a warning.
-MIN_CPU_SHARE = 0.75
-# Other processes using more than this share of all cores is contention.
-MAX_OTHER_SHARE = 0.10
+import tensorflow as tf
 
-
-# --------------------------------------------------------------------------
-# Window statistics and the load warning (pure functions, unit tested).
-# --------------------------------------------------------------------------
-
-
-def window_statistics(values: Sequence[float]) -> dict:
-    """Summarise the per-window measurements of one benchmark.
-
-    Args:
-        values: One number per timed window (for example images/s).
-
-    Returns:
-        A dict with ``median``, ``min``, ``max``, ``spread`` (``(max - min) /
-        median``, the relative width of the range) and ``windows`` (the count).
-
-    Raises:
-        ValueError: If ``values`` is empty or holds a non-positive number.
-
-    Introduced in notebooks/06_speed_benchmarks.ipynb.
-    """
-    values = [float(value) for value in values]
-    if not values:
-        raise ValueError("window_statistics needs at least one window; run windows=3.")
-    if min(values) <= 0:
-        raise ValueError(
-            f"window values must be positive rates or times, got {values}; "
-            "a zero usually means the window was shorter than one call."
-        )
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread": (max(values) - min(values)) / median,
-        "windows": len(values),
-    }
-
-
-def load_warning(
-    cpu_seconds: float,
-    wall_seconds: float,
-    threads: int,
-    other_cpu_seconds: float | None = None,
-    cores: int | None = None,
-) -> tuple[float, str | None]:
-    """Decide whether a measurement was starved of CPU time.
-
-    The process's share is ``cpu_seconds / (wall_seconds * threads)``: 1.0 means
-    every thread it asked for ran all the time. A low share alone is ambiguous
-    (a batch-1 call cannot keep two cores busy), so when the CPU time used by
-    *other* processes is known (Linux ``/proc/stat``) the warning needs both a
-    low share and busy neighbours. Without that information a share below half
-    of ``MIN_CPU_SHARE`` is reported on its own.
-
-    Args:
-        cpu_seconds: CPU time the process used during the windows (all threads).
-        wall_seconds: Wall-clock time of the windows.
-        threads: Threads the computation asked for (TensorFlow's intra-op pool,
-            normally the number of cores).
-        other_cpu_seconds: CPU time all other processes used in the same span,
-            or ``None`` when unknown.
-        cores: Cores of the machine (defaults to ``threads``).
-
-    Returns:
-        ``(cpu_share, warning)`` where ``warning`` is ``None`` or a sentence.
-
-    Raises:
-        ValueError: If a time is negative, ``wall_seconds`` is not positive or
-            ``threads`` is below 1.
-
-    Introduced in notebooks/06_speed_benchmarks.ipynb.
-    """
-    if wall_seconds <= 0 or cpu_seconds < 0 or threads < 1:
-        raise ValueError(
-            "load_warning needs wall_seconds > 0, cpu_seconds >= 0 and threads >= 1; "
-            f"got {wall_seconds}, {cpu_seconds}, {threads}."
-        )
-    cores = threads if cores is None else cores
-    share = cpu_seconds / (wall_seconds * threads)
-    if other_cpu_seconds is None:
-        if share < MIN_CPU_SHARE / 2:
-            return share, (
-                f"the process used only {share:.0%} of {threads} threads' CPU time; "
-                "the machine may be shared, so treat this figure as a lower bound."
-            )
-        return share, None
-    if other_cpu_seconds < 0:
-        raise ValueError(f"other_cpu_seconds must be >= 0, got {other_cpu_seconds}.")
-    other_share = other_cpu_seconds / (wall_seconds * cores)
-    if share < MIN_CPU_SHARE and other_share > MAX_OTHER_SHARE:
-        return share, (
-            f"other processes used {other_share:.0%} of the {cores} cores while "
-            f"this one got {share:.0%} of its {threads} threads' CPU time; "
-            "rerun on a quiet machine before trusting absolute numbers."
-        )
-    return share, None
-
-
-# --------------------------------------------------------------------------
-# CPU accounting and the hardware line.
-# --------------------------------------------------------------------------
-
-
-def _system_busy_seconds() -> float | None:
-    """Return the CPU seconds all processes have used since boot (Linux only)."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = handle.readline().split()[1:]
-        ticks = [int(field) for field in fields]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal ...: idle and iowait are idle.
-    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_count() -> int:
-    """Return the cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+from course_lib import hardware
+from course_lib.bench import stats
 
 
 def compute_threads() -> int:
     """Return the threads TensorFlow's intra-op pool uses for one operation."""
-    import tensorflow as tf
-
     configured = tf.config.threading.get_intra_op_parallelism_threads()
-    return configured if configured > 0 else cpu_count()
-
-
-def device_description() -> str:
-    """Return one line naming the GPU, or the CPU model and its core count.
-
-    Introduced in notebooks/06_speed_benchmarks.ipynb.
-    """
-    from course_lib import hardware
-
-    gpus = hardware.gpu_details()
-    if gpus:
-        return "GPU: " + ", ".join(gpus)
-    return f"CPU: {hardware.cpu_model()} ({cpu_count()} cores)"
+    return configured if configured > 0 else hardware.cpu_count()
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +54,8 @@ class Result:
         window_seconds: Measured wall time of each window.
         cpu_share: CPU time received / (wall time x threads).
         warning: ``None`` or why the figure may be too low.
-        device: The hardware line of :func:`device_description`.
+        device: The machine, as :func:`course_lib.hardware.machine_summary`
+            names it.
         flops_per_item: FLOPs per item, when known.
     """
 
@@ -218,12 +72,12 @@ class Result:
     def images_per_second(self) -> dict:
         """Window statistics of the throughput (items per second)."""
         per_call = self.items_per_call * self.calls_per_window
-        return window_statistics([per_call / s for s in self.window_seconds])
+        return stats.window_statistics([per_call / s for s in self.window_seconds])
 
     @property
     def ms_per_call(self) -> dict:
         """Window statistics of the time of one call, in milliseconds."""
-        return window_statistics(
+        return stats.window_statistics(
             [1000 * s / self.calls_per_window for s in self.window_seconds]
         )
 
@@ -262,6 +116,16 @@ class Result:
         return text
 
 
+def tag(result: Result, **tags) -> Result:
+    """Attach labels (``method``, ``batch_size``, ``loop``, ...) to a result.
+
+    Introduced in notebooks/06_speed_benchmarks.ipynb.
+    """
+    for key, value in tags.items():
+        setattr(result, key, value)
+    return result
+
+
 def _finish(value) -> None:
     """Wait until ``value`` (a tensor, array or nested structure) is computed."""
     if value is None:
@@ -275,6 +139,23 @@ def _finish(value) -> None:
     numpy = getattr(value, "numpy", None)
     if callable(numpy):
         numpy()
+
+
+@dataclasses.dataclass
+class Workload:
+    """One thing to time with :func:`measure_many`.
+
+    Args:
+        name: A label.
+        function: A callable with no arguments doing one unit of work.
+        items_per_call: Images per call (may be fractional).
+        flops_per_item: FLOPs per image, or ``None``.
+    """
+
+    name: str
+    function: Callable[[], object]
+    items_per_call: float
+    flops_per_item: float | None = None
 
 
 def measure(
@@ -312,23 +193,6 @@ def measure(
     return measure_many([workload], window_seconds, windows, warmup_calls)[0]
 
 
-@dataclasses.dataclass
-class Workload:
-    """One thing to time with :func:`measure_many`.
-
-    Args:
-        name: A label.
-        function: A callable with no arguments doing one unit of work.
-        items_per_call: Images per call (may be fractional).
-        flops_per_item: FLOPs per image, or ``None``.
-    """
-
-    name: str
-    function: Callable[[], object]
-    items_per_call: float
-    flops_per_item: float | None = None
-
-
 def measure_many(
     workloads: Sequence[Workload],
     window_seconds: float = 1.0,
@@ -351,6 +215,10 @@ def measure_many(
     Returns:
         One :class:`Result` per workload, in order.
 
+    Raises:
+        ValueError: If ``windows`` or ``window_seconds`` is not positive, or a
+            workload's ``items_per_call`` is not positive.
+
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
     if windows < 1 or window_seconds <= 0:
@@ -372,7 +240,7 @@ def measure_many(
     other_known = True
     for _ in range(windows):
         for index, workload in enumerate(workloads):
-            cpu_start, busy_start = time.process_time(), _system_busy_seconds()
+            cpu_start, busy_start = time.process_time(), stats.system_busy_seconds()
             start = time.perf_counter()
             result = None
             for _ in range(calls[index]):
@@ -380,21 +248,21 @@ def measure_many(
             _finish(result)
             durations[index].append(time.perf_counter() - start)
             used = time.process_time() - cpu_start
-            busy_end = _system_busy_seconds()
+            busy_end = stats.system_busy_seconds()
             cpu[index] += used
             if busy_start is None or busy_end is None:
                 other_known = False
             else:
                 other[index] += max(0.0, (busy_end - busy_start) - used)
-    device = device_description()
+    device = hardware.machine_summary()
     results = []
     for index, workload in enumerate(workloads):
-        share, warning = load_warning(
+        share, warning = stats.load_warning(
             cpu[index],
             sum(durations[index]),
             compute_threads(),
             other_cpu_seconds=other[index] if other_known else None,
-            cores=cpu_count(),
+            cores=hardware.cpu_count(),
         )
         results.append(
             Result(
@@ -412,78 +280,8 @@ def measure_many(
 
 
 # --------------------------------------------------------------------------
-# FLOP counting and the matmul peak.
+# The matmul peak, the yardstick for FLOPs.
 # --------------------------------------------------------------------------
-
-
-def _layer_flops(layer) -> int:
-    """Return 2 x multiply-adds per example of one Dense/Conv layer (else 0)."""
-    from keras import layers
-
-    if isinstance(layer, layers.Dense):
-        input_shape = layer.input.shape
-        positions = 1
-        for size in input_shape[1:-1]:
-            positions *= int(size)
-        return 2 * positions * int(input_shape[-1]) * layer.units
-    if isinstance(layer, layers.Conv2DTranspose):
-        _, height, width, channels = layer.input.shape
-        kernel_height, kernel_width = layer.kernel_size
-        return (
-            2 * height * width * channels * kernel_height * kernel_width * layer.filters
-        )
-    if isinstance(layer, layers.Conv2D):
-        _, height, width, _ = layer.output.shape
-        channels = int(layer.input.shape[-1]) // layer.groups
-        kernel_height, kernel_width = layer.kernel_size
-        return (
-            2 * height * width * layer.filters * kernel_height * kernel_width * channels
-        )
-    return 0
-
-
-def count_flops(model) -> dict:
-    """Count the FLOPs per example of a functional or Sequential Keras model.
-
-    Conventions (the same as a matmul's ``2 n^3``): one multiply-add is 2 FLOPs.
-    Dense: ``2 * inputs * units`` (times the positions, for inputs of rank > 2).
-    Conv2D: ``2 * H_out * W_out * filters * k_h * k_w * C_in / groups``.
-    Conv2DTranspose: ``2 * H_in * W_in * C_in * k_h * k_w * filters`` (every
-    input pixel is spread over a k_h x k_w patch of every output channel;
-    outputs cropped away by ``padding="same"`` are still counted, as the kernels
-    compute them). Other layers count 0. Nested models are entered.
-
-    Args:
-        model: A built Keras model whose layers know their input shapes.
-
-    Returns:
-        A dict with ``total`` and ``layers`` (a list of ``(name, class, flops)``
-        for each counted layer).
-
-    Raises:
-        ValueError: If a Dense or Conv layer's input shape is unknown.
-
-    Introduced in notebooks/06_speed_benchmarks.ipynb.
-    """
-    rows = []
-
-    def visit(container) -> None:
-        for layer in container.layers:
-            if hasattr(layer, "layers") and layer.layers:
-                visit(layer)
-                continue
-            try:
-                flops = _layer_flops(layer)
-            except (AttributeError, ValueError) as error:
-                raise ValueError(
-                    f"Cannot count FLOPs of layer {layer.name!r}: its input shape is "
-                    "unknown. Fix: build the model on a keras.Input first."
-                ) from error
-            if flops:
-                rows.append((layer.name, type(layer).__name__, int(flops)))
-
-    visit(model)
-    return {"total": sum(row[2] for row in rows), "layers": rows}
 
 
 def matmul_workload(dtype: str = "float32", size: int = 2048) -> Workload:
@@ -502,8 +300,6 @@ def matmul_workload(dtype: str = "float32", size: int = 2048) -> Workload:
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    import tensorflow as tf
-
     generator = tf.random.Generator.from_seed(0)
     left = tf.cast(generator.normal((size, size)), dtype)
     right = tf.cast(generator.normal((size, size)), dtype)
@@ -539,23 +335,35 @@ def matmul_peak(
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
-    return measure_many([matmul_workload(dtype, size)], window_seconds, windows)[0]
+    workload = matmul_workload(dtype, size)
+    return measure(
+        workload.function,
+        workload.name,
+        workload.items_per_call,
+        window_seconds,
+        windows,
+        flops_per_item=workload.flops_per_item,
+    )
 
 
 def fraction_of_peak(result: Result, peak: Result) -> float:
     """Return the achieved GFLOP/s of ``result`` as a fraction of ``peak``'s.
 
+    Args:
+        result: A measured result with ``flops_per_item``.
+        peak: A matmul result, from :func:`matmul_peak` or :func:`matmul_workload`.
+
+    Returns:
+        ``result.gflops / peak.gflops``.
+
+    Raises:
+        ValueError: If either result lacks ``flops_per_item``.
+
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
     if result.gflops is None or peak.gflops is None:
         raise ValueError(
-            "Both results need flops_per_item; pass flops_per_item=count_flops(model)"
-            "['total'] to measure()."
+            "Both results need flops_per_item; pass flops_per_item="
+            "flops.count_flops(model)['total'] to measure()."
         )
     return result.gflops / peak.gflops
-
-
-if __name__ == "__main__":
-    from course_lib import bench_command
-
-    raise SystemExit(bench_command.main())
