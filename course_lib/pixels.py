@@ -182,7 +182,8 @@ def check_batch(images, where: str, value_range: str) -> None:
             f"Fix: {fix}, and pass the images alone: fit(dataset)."
         )
     dtype = getattr(images.dtype, "name", str(images.dtype))
-    if not np.issubdtype(np.dtype(dtype), np.floating):
+    # NumPy does not count bfloat16 (an ml_dtypes extension) as floating.
+    if dtype != "bfloat16" and not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(
             f"{where} expects float images in [{value_range.replace(',', ', ')}], "
             f"got dtype {dtype}. Fix: {fix}."

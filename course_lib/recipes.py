@@ -3,8 +3,8 @@
 A recipe holds everything that decides what a training run produces: the
 architecture's sizes, the upgrades, the optimiser, the batch size and the number
 of epochs per profile. ``python -m course_lib.train <key>`` trains exactly the
-recipe; ``shipped.train_or_load`` uses it; the notebooks print it (``print(
-recipes.GAN)``) rather than restating it. The library builders (``gan.build_gan``,
+recipe; ``shipped.train_or_load`` uses it; the notebooks print it
+(``recipes.describe(recipes.GAN)``) rather than restating it. The library builders (``gan.build_gan``,
 ``vae.build_vae``) keep their own plain defaults, the TF docs DCGAN and a beta=1
 VAE, so that each upgrade can be switched on and measured one at a time.
 
@@ -139,6 +139,14 @@ class ClassifierRecipe:
     augmentation: str = "random shifts and zooms of up to 10%"
     weights_file: str = "classifier.weights.h5"
     command: str = _command("classifier", profile=False)
+
+
+def describe(recipe) -> str:
+    """Return a recipe as one ``name: value`` line per field, for printing."""
+    return "\n".join(
+        f"{field.name}: {getattr(recipe, field.name)}"
+        for field in dataclasses.fields(recipe)
+    )
 
 
 def epochs(recipe, profile: config.Profile) -> int:

@@ -1,9 +1,10 @@
-"""A tiny linear GAN shared by test_training.py and test_callbacks.py."""
+"""A tiny linear GAN shared by the GAN, checkpoint and training tests."""
 
 import keras
 import numpy as np
 
-from course_lib import models, training
+from course_lib import gan as gan_module
+from course_lib import models
 
 LATENT_DIM = 4
 
@@ -34,7 +35,7 @@ def tiny_gan(
     generator, discriminator = tiny_networks(dropout=dropout)
     if clusters:
         discriminator = models.dcgan_discriminator(clusters=clusters)
-    gan = training.GAN(
+    gan = gan_module.GAN(
         generator,
         discriminator,
         seed=seed,

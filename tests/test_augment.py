@@ -73,40 +73,40 @@ def test_zero_shift_and_no_policy_return_the_input():
     assert augment.diff_augment(images, None) is images
 
 
-def test_cutout_blanks_one_square_and_keeps_the_rest():
-    images = bright_batch(32)
-    result = np.array(augment.cutout(images, size=14, seed=3))
-    for image, out in zip(images, result, strict=True):
-        blanked = out[..., 0] != image[..., 0]
-        assert np.all(out[..., 0][blanked] == augment.BACKGROUND)
-        rows, columns = np.nonzero(blanked)
-        assert 0 < len(rows) <= 14 * 14
-        # The blanked pixels fill their bounding box: a (clipped) square.
-        height = rows.max() - rows.min() + 1
-        width = columns.max() - columns.min() + 1
-        assert height * width == len(rows)
-        assert height <= 14 and width <= 14
-
-
 def test_same_seed_gives_the_same_augmentation():
     images = bright_batch(8)
     first = augment.diff_augment(
-        images, "translation,cutout", seed=keras.random.SeedGenerator(7)
+        images, "translation", seed=keras.random.SeedGenerator(7)
     )
     second = augment.diff_augment(
-        images, "translation,cutout", seed=keras.random.SeedGenerator(7)
+        images, "translation", seed=keras.random.SeedGenerator(7)
     )
     np.testing.assert_array_equal(first, second)
+
+
+def test_translation_policy_shifts_by_up_to_an_eighth_of_the_side():
+    images = bright_batch(8)
+    result = np.array(augment.diff_augment(images, "translation", seed=4))
+    for image, shifted in zip(images, result, strict=True):
+        # 28 // 8 = 3 pixels at most; exactly one whole-pixel shift fits.
+        assert len(matching_shifts(image, shifted, 3)) == 1
 
 
 @pytest.mark.parametrize(
     "call",
     [
         lambda: augment.diff_augment(bright_batch(1), "colour"),
+        lambda: augment.diff_augment(bright_batch(1), "translation,cutout"),
         lambda: augment.translate(bright_batch(1), max_shift=-1),
-        lambda: augment.cutout(bright_batch(1), size=5),
     ],
 )
 def test_bad_arguments_name_the_fix(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_unknown_policy_lists_the_known_ones():
+    assert augment.POLICIES == ("translation",)
+    with pytest.raises(ValueError, match="Fix: use None.*'translation'"):
+        augment.check_policy("cutout")
+    assert augment.check_policy(None) is None

@@ -32,13 +32,35 @@ def test_bad_latent_dim_names_the_fix(latent_dim):
         models.dcgan_generator(latent_dim=latent_dim)
 
 
-def test_reexports_from_their_owning_modules():
-    from course_lib import evaluation, training, vae
+def test_vae_encoder_and_decoder_shapes_and_parameter_counts():
+    encoder, decoder = models.vae_encoder(16), models.vae_decoder(16)
+    mean, logvar = encoder(np.zeros((5, 28, 28, 1), np.float32))
+    assert mean.shape == (5, 16) and logvar.shape == (5, 16)
+    logits = decoder(np.zeros((3, 16), np.float32))
+    assert logits.shape == (3, 28, 28, 1)
+    hidden = models.VAE_HIDDEN_UNITS
+    # Conv 1->32 and 32->64 (3x3), Dense 7*7*64 -> hidden, two heads, counted by hand.
+    expected = (9 * 32 + 32) + (9 * 32 * 64 + 64) + (7 * 7 * 64 * hidden + hidden)
+    expected += 2 * (hidden * 16 + 16)
+    assert encoder.count_params() == expected
+    # Dense 16 -> hidden -> 7*7*32, ConvT 32->64 and 64->32, Conv 32->1 (3x3).
+    expected = (16 * hidden + hidden) + (hidden * 7 * 7 * 32 + 7 * 7 * 32)
+    expected += (9 * 32 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 + 1)
+    assert decoder.count_params() == expected
 
-    assert models.mnist_classifier is evaluation.mnist_classifier
-    assert models.vae_encoder is vae.vae_encoder
-    assert models.vae_decoder is vae.vae_decoder
-    assert training.VAE is vae.VAE and training.build_vae is vae.build_vae
+
+@pytest.mark.parametrize("build", [models.vae_encoder, models.vae_decoder])
+@pytest.mark.parametrize("latent_dim", [0, 2.5, True, "16"])
+def test_vae_networks_check_the_latent_dim(build, latent_dim):
+    with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
+        build(latent_dim)
+
+
+def test_classifier_gives_ten_logits_and_names_its_feature_layer():
+    network = models.mnist_classifier()
+    logits = network(np.zeros((2, 28, 28, 1), np.float32))
+    assert logits.shape == (2, 10)
+    assert network.get_layer(models.FEATURE_LAYER).output.shape[-1] == 128
 
 
 def test_projection_discriminator_adds_the_embedding_dot_features():
