@@ -17,8 +17,6 @@ import datetime
 import os
 import re
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
 import numpy as np
 
 from course_lib import config, data, hardware, models
@@ -84,13 +82,7 @@ SUITE_SIZES = {
 
 
 def machine_line(record: dict) -> str:
-    """Return the one line naming the machine a (validated) record ran on.
-
-    Args:
-        record: A record that passed :func:`validate_record`.
-
-    Returns:
-        Its hardware line, such as ``"CPU: Intel(R) Xeon(R) Processor (2 cores)"``.
+    """Return the line naming the machine a validated record ran on (its CPU/GPU).
 
     Introduced in notebooks/06_speed_benchmarks.ipynb.
     """
