@@ -3,9 +3,20 @@
 Two known nbval limits are lifted:
 - stderr is left out of output comparisons (TensorFlow writes to it freely);
 - nbval waits a hard-coded 5 s for a cell's outputs, too short for training cells.
+
+The kernels nbval starts inherit this process's environment, so TensorFlow's C++
+logging is quietened here, before any kernel starts, exactly as the runner does.
 """
 
+import os
+
 import nbval.plugin
+
+# The same values as course_lib.runner.QUIET_KERNEL_ENV (tests/test_runner.py keeps
+# them equal), written out so that collecting notebooks does not load TensorFlow.
+QUIET_KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+if not os.environ.get("COURSE_VERBOSE_TF"):
+    os.environ.update(QUIET_KERNEL_ENV)
 
 # Scratch notebooks ("_" prefix) are never collected.
 collect_ignore_glob = ["_*.ipynb"]

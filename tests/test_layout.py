@@ -16,8 +16,8 @@ MAX_LINES = 400
 FLOORS = {
     1: "config hardware models losses augment clusters pixels plotting animation "
     "checks",
-    2: "recipes store latents env runner runtimes",
-    3: "data checkpoints",
+    2: "recipes store latents env runtimes",
+    3: "data checkpoints runner",
     4: "training",
     5: "gan vae classifier",
     6: "evaluation",
