@@ -4,9 +4,10 @@ A recipe holds everything that decides what a training run produces: the
 architecture's sizes, the upgrades, the optimiser, the batch size and the number
 of epochs per profile. ``python -m course_lib.train <key>`` trains exactly the
 recipe; ``shipped.train_or_load`` uses it; the notebooks print it
-(``recipes.describe(recipes.GAN)``) rather than restating it. The library builders (``gan.build_gan``,
-``vae.build_vae``) keep their own plain defaults, the TF docs DCGAN and a beta=1
-VAE, so that each upgrade can be switched on and measured one at a time.
+(``recipes.describe(recipes.GAN)``) rather than restating it. The library
+builders (``gan.build_gan``, ``vae.build_vae``) keep their own plain defaults, the
+TF docs DCGAN and a beta=1 VAE, so that each upgrade can be switched on and
+measured one at a time.
 
 Introduced in notebooks/04_gan_training.ipynb.
 """

@@ -17,17 +17,27 @@ def test_profiles_are_frozen_dataclasses_with_sizes():
     for profile in config.PROFILES.values():
         assert dataclasses.is_dataclass(profile)
         with pytest.raises(dataclasses.FrozenInstanceError):
-            profile.epochs = 99  # type: ignore[misc]
-        assert profile.batch_size > 0 and profile.epochs > 0
-        assert profile.eval_samples > 0
+            profile.eval_samples = 99  # type: ignore[misc]
+        assert profile.eval_samples > 0 and profile.mc_samples > 0
+        assert profile.bench_seconds > 0
+        assert profile.is_quick == (profile.name == "quick")
+    # The epochs and batch sizes belong to the recipes now.
+    assert [field.name for field in dataclasses.fields(config.Profile)] == [
+        "name",
+        "train_images",
+        "eval_samples",
+        "mc_samples",
+        "bench_seconds",
+    ]
 
 
 def test_quick_is_smaller_than_full():
     quick, full = config.PROFILES["quick"], config.PROFILES["full"]
     assert quick.train_images is not None and quick.train_images <= 1000
     assert full.train_images is None or full.train_images > quick.train_images
-    assert quick.epochs <= 2 < full.epochs
     assert quick.eval_samples < full.eval_samples
+    assert quick.mc_samples < full.mc_samples
+    assert quick.bench_seconds < full.bench_seconds
 
 
 def test_get_profile_reads_environment(monkeypatch):

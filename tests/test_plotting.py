@@ -1,4 +1,4 @@
-"""Tests for course_lib.plotting: pixel mapping, tiling, GIFs and figure sizes."""
+"""Tests for course_lib.plotting: pixel mapping, tiling, figure sizes, VAE figures."""
 
 import matplotlib
 
@@ -6,7 +6,6 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from course_lib import plotting
 
@@ -37,20 +36,6 @@ def test_tile_images_places_each_image_in_its_cell():
     assert np.all(mosaic[0] == 0) and np.all(mosaic[7:, 5:] == 0)  # border, empty cell
 
 
-def test_write_gif_round_trip(tmp_path):
-    frames = [np.full((5, 7), value, np.uint8) for value in (0, 120, 255)]
-    path = plotting.write_gif(frames, tmp_path / "training.gif", scale=2)
-    with Image.open(path) as gif:
-        assert gif.n_frames == 3
-        assert gif.size == (14, 10)
-        gif.seek(2)
-        assert np.asarray(gif.convert("L")).max() == 255
-    with pytest.raises(ValueError, match="uint8"):
-        plotting.write_gif([np.zeros((5, 7), np.float32)], tmp_path / "bad.gif")
-    with pytest.raises(ValueError, match="at least one frame"):
-        plotting.write_gif([], tmp_path / "empty.gif")
-
-
 def test_figures_are_small():
     import matplotlib.pyplot as plt
 
@@ -70,13 +55,36 @@ def test_figures_are_small():
         plt.close(figure)
 
 
-def test_gif_preview_keeps_first_and_last_frames(tmp_path):
-    frames = [np.full((4, 6), 10 * value, np.uint8) for value in range(20)]
-    path = plotting.write_gif(frames, tmp_path / "long.gif", scale=2)
-    preview = tmp_path / "preview.gif"
-    preview.write_bytes(plotting.gif_preview(path, max_frames=5, shrink=2))
-    with Image.open(preview) as gif:
-        assert gif.n_frames == 5 and gif.size == (6, 4)
-        assert np.asarray(gif.convert("L"))[0, 0] == 0
-        gif.seek(4)
-        assert np.asarray(gif.convert("L"))[0, 0] == 190
+def _sigmoid_of_first_coordinate(latent):
+    """A stand-in 2-D decoder: every pixel of image i is sigmoid(z_i[0])."""
+    latent = np.asarray(latent, np.float64)
+    means = 1.0 / (1.0 + np.exp(-latent[:, 0]))
+    return np.broadcast_to(means[:, None, None, None], (len(latent), 28, 28, 1))
+
+
+def test_normal_quantile_grid_matches_known_quantiles():
+    values = plotting.normal_quantile_grid(3, 0.05, 0.95)
+    # Phi^{-1}(0.05) = -1.6449, Phi^{-1}(0.5) = 0, Phi^{-1}(0.95) = 1.6449.
+    np.testing.assert_allclose(values, [-1.644854, 0.0, 1.644854], atol=1e-5)
+
+
+def test_vae_figures():
+    import matplotlib.pyplot as plt
+
+    figure = plotting.manifold_grid(_sigmoid_of_first_coordinate, steps=5)
+    mosaic = figure.axes[0].images[0].get_array()
+    assert mosaic.shape == (5 * 28, 5 * 28)
+    # Column j shows z[0] = the j-th normal quantile, so its pixels are known.
+    quantiles = plotting.normal_quantile_grid(5)
+    expected = np.round(255 / (1 + np.exp(-quantiles)))
+    np.testing.assert_allclose(mosaic[0, 14::28], expected, atol=1)
+    latent = np.random.default_rng(0).normal(size=(30, 2))
+    scatter = plotting.latent_scatter(latent, np.arange(30) % 10)
+    assert len(scatter.axes[0].collections[0].get_offsets()) == 30
+    with pytest.raises(ValueError, match="shape"):
+        plotting.latent_scatter(np.zeros((5, 3)), np.zeros(5))
+    images = np.random.default_rng(1).uniform(0, 1, (4, 28, 28, 1))
+    rows = plotting.reconstructions_and_samples(images, images, images)
+    assert len(rows.axes) == 12
+    for made in (figure, scatter, rows):
+        plt.close(made)

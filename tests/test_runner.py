@@ -1,4 +1,4 @@
-"""Tests for course_lib.runner, the headless notebook runner, and course_lib.train."""
+"""Tests for course_lib.runner, the headless notebook runner."""
 
 import ast
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import runner, runtimes, train
+from course_lib import runner, runtimes
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_NOTEBOOKS = runner.course_notebooks(REPO / "notebooks")
@@ -236,13 +236,3 @@ def test_committed_outputs_carry_no_tensorflow_cpp_log_noise(path):
 def test_runner_rejects_unknown_profile(capsys):
     assert runner.main(["--profile", "fastest"]) == 2
     assert "Valid profiles" in capsys.readouterr().err
-
-
-def test_train_command_rejects_unknown_profile(capsys):
-    assert train.main(["gan", "--profile", "huge"]) == 2
-    assert "Valid profiles" in capsys.readouterr().err
-
-
-def test_train_command_rejects_unknown_model():
-    with pytest.raises(SystemExit):
-        train.main(["diffusion"])

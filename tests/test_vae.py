@@ -1,6 +1,6 @@
 """Tests for course_lib.vae: shapes, the ELBO and IWAE bounds against independent
-computations, training, checkpoints (resume, NaN, wrong architecture), float16
-weights, serialization and a MirroredStrategy build."""
+computations, training, exact resumption under training.fit_with_checkpoints,
+serialization and a MirroredStrategy build."""
 
 import math
 
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib import callbacks, config, data, hardware, vae
+from course_lib import checkpoints, config, data, hardware, pixels, training, vae
 
 
 @pytest.fixture(scope="module")
 def digits():
     mnist = data.load_mnist(verbose=False)
-    return data.binarize(mnist.x_train[:64]), data.binarize(mnist.x_test[:20])
+    return pixels.binarize(mnist.x_train[:64]), pixels.binarize(mnist.x_test[:20])
 
 
 def _small_vae(latent_dim=4, seed=0):
@@ -26,13 +26,12 @@ def _small_vae(latent_dim=4, seed=0):
 # ------------------------------------------------------------------------ shapes
 
 
-def test_encoder_decoder_and_vae_shapes(digits):
+def test_vae_shapes_samples_and_reconstructions(digits):
     train, _ = digits
-    encoder, decoder = vae.vae_encoder(16), vae.vae_decoder(16)
-    mean, logvar = encoder(train[:5])
-    assert mean.shape == (5, 16) and logvar.shape == (5, 16)
-    assert decoder(np.zeros((3, 16), "float32")).shape == (3, 28, 28, 1)
     model = _small_vae(3)
+    mean, logvar = model.encoder(train[:5])
+    assert mean.shape == (5, 3) and logvar.shape == (5, 3)
+    assert model.decoder(np.zeros((3, 3), "float32")).shape == (3, 28, 28, 1)
     assert model(train[:2]).shape == (2, 28, 28, 1)
     samples = model.sample(7, seed=1)
     assert samples.shape == (7, 28, 28, 1)
@@ -41,11 +40,22 @@ def test_encoder_decoder_and_vae_shapes(digits):
     assert np.array_equal(model.sample(3, seed=5), model.sample(3, seed=5))
 
 
+def test_generate_maps_the_decoder_means_to_minus_one_one(digits):
+    model = _small_vae(3)
+    # Independently: sigmoid of the decoder's logits at the same NumPy draws.
+    z = np.random.default_rng(4).standard_normal((6, 3)).astype("float32")
+    logits = np.asarray(model.decoder(z), np.float64)
+    expected = 2.0 / (1.0 + np.exp(-logits)) - 1.0
+    images = model.generate(6, seed=4)
+    assert images.shape == (6, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() >= -1 and images.max() <= 1
+    np.testing.assert_allclose(images, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "16", None])
 def test_bad_latent_dim_raises_value_error(bad):
-    for build in (vae.vae_encoder, vae.vae_decoder, vae.build_vae):
-        with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
-            build(bad)
+    with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
+        vae.build_vae(bad)
 
 
 def test_compute_terms_match_the_losses_written_out_in_numpy(digits):
@@ -146,19 +156,20 @@ def test_fit_rejects_uint8_and_unbatched_images():
 
 
 def test_checkpoint_resume_reproduces_an_uninterrupted_run(digits, tmp_path):
+    # The VAE's noise SeedGenerator is part of the checkpoint, so an interrupted
+    # run resumed from epoch 1 draws the same noise as a straight one.
     train, _ = digits
 
     def dataset():
         return data.make_dataset(train, 16, shuffle=False)
 
+    fit = training.fit_with_checkpoints
     straight = _small_vae(seed=1)
-    vae.fit_resumable(straight, dataset(), 2, tmp_path / "straight", verbose=0)
+    fit(straight, dataset(), 2, tmp_path / "straight", verbose=0)
     interrupted = _small_vae(seed=1)
-    vae.fit_resumable(interrupted, dataset(), 1, tmp_path / "resumed", verbose=0)
+    fit(interrupted, dataset(), 1, tmp_path / "resumed", verbose=0)
     resumed = _small_vae(seed=1)
-    history, info = vae.fit_resumable(
-        resumed, dataset(), 2, tmp_path / "resumed", verbose=0
-    )
+    history, info = fit(resumed, dataset(), 2, tmp_path / "resumed", verbose=0)
     assert info["initial_epoch"] == 1 and len(history["loss"]) == 2
     for expected, actual in zip(
         straight.get_weights(), resumed.get_weights(), strict=True
@@ -170,40 +181,31 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(digits, tmp_
     train, _ = digits
     model = _small_vae()
     directory = tmp_path / "run"
-    vae.fit_resumable(model, data.make_dataset(train, 32), 1, directory, verbose=0)
-    good = callbacks.read_checkpoint_state(directory)
+    training.fit_with_checkpoints(
+        model, data.make_dataset(train, 32), 1, directory, verbose=0
+    )
+    good = checkpoints.read_checkpoint_state(directory)
     poisoned = train.copy()
     poisoned[:] = np.nan
-    with pytest.raises(callbacks.NonFiniteLossError, match="last good checkpoint"):
-        vae.fit_resumable(
+    with pytest.raises(training.NonFiniteLossError, match="last good checkpoint"):
+        training.fit_with_checkpoints(
             model, data.make_dataset(poisoned, 32), 3, directory, verbose=0
         )
-    assert callbacks.read_checkpoint_state(directory)["epoch"] == good["epoch"] == 1
+    assert checkpoints.read_checkpoint_state(directory)["epoch"] == good["epoch"] == 1
 
 
 def test_checkpoint_of_another_architecture_is_refused(digits, tmp_path):
     train, _ = digits
-    vae.fit_resumable(
+    training.fit_with_checkpoints(
         _small_vae(4), data.make_dataset(train, 32), 1, tmp_path / "run", verbose=0
     )
     with pytest.raises(ValueError, match="different architecture.*Fix"):
-        vae.fit_resumable(
+        training.fit_with_checkpoints(
             _small_vae(3), data.make_dataset(train, 32), 2, tmp_path / "run", verbose=0
         )
 
 
-# ----------------------------------------------------------------------- weights
-
-
-def test_float16_weights_round_trip_and_reject_another_latent_size(tmp_path):
-    model = _small_vae(5)
-    path = vae.save_weights_float16(model, tmp_path / "v.weights.h5")
-    copy = vae.load_weights_float16(_small_vae(5, seed=9), path)
-    for expected, actual in zip(model.get_weights(), copy.get_weights(), strict=True):
-        if expected.dtype.kind == "f":
-            np.testing.assert_allclose(actual, expected, rtol=2e-3, atol=1e-4)
-    with pytest.raises(ValueError, match="latent_dim=6.*Fix"):
-        vae.load_weights_float16(_small_vae(6), path)
+# --------------------------------------------------------------- building, saving
 
 
 def test_vae_serializes_and_deserializes():
@@ -230,74 +232,3 @@ def test_recommended_precision_trains_to_finite_losses(digits):
     history = model.fit(data.make_dataset(train[:32], 16), epochs=1, verbose=0)
     assert math.isfinite(history.history["loss"][-1])
     assert model.settings["precision"] in hardware.PRECISIONS
-
-
-# ----------------------------------------------- the VAE figures and the explorer
-
-
-def test_normal_quantile_grid_matches_known_quantiles():
-    from course_lib import plotting
-
-    values = plotting.normal_quantile_grid(3, 0.05, 0.95)
-    # Phi^{-1}(0.05) = -1.6449, Phi^{-1}(0.5) = 0, Phi^{-1}(0.95) = 1.6449.
-    np.testing.assert_allclose(values, [-1.644854, 0.0, 1.644854], atol=1e-5)
-
-
-def test_vae_figures_and_the_2d_explorer():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from course_lib import plotting, widgets
-
-    model = _small_vae(2)
-    figure = plotting.manifold_grid(model.decode_means, steps=5)
-    assert figure.axes[0].images[0].get_array().shape == (5 * 28, 5 * 28)
-    latent = np.random.default_rng(0).normal(size=(30, 2))
-    scatter = plotting.latent_scatter(latent, np.arange(30) % 10)
-    assert len(scatter.axes[0].collections[0].get_offsets()) == 30
-    with pytest.raises(ValueError, match="shape"):
-        plotting.latent_scatter(np.zeros((5, 3)), np.zeros(5))
-    images = model.sample(4)
-    rows = plotting.reconstructions_and_samples(images, images, images)
-    assert len(rows.axes) == 12
-    widget, static = widgets.latent_2d_explorer(model.decode_means)
-    sliders, picture = widget.children[0].children, widget.children[1]
-    before = picture.value
-    sliders[0].value = 2.5
-    assert picture.value != before and static is not None
-
-
-# ------------------------------------------------------------ the shipped weights
-
-
-def test_shipped_vaes_load_verified_and_meet_the_elbo_bar():
-    mnist = data.load_mnist(verbose=False)
-    model, history, entry = vae.load_shipped_vae(16)
-    assert (
-        entry["latent_dim"] == 16
-        and len(history["val_loss"]) == entry["provenance"]["epochs"]
-    )
-    bounds = vae.held_out_bounds(
-        model, data.binarize(mnist.x_test[:100]), num_samples=10, seed=0
-    )
-    assert bounds["negative_elbo"] <= 110
-    assert entry["results"]["coverage_passed"]
-    two_d, _, entry_2d = vae.load_shipped_vae(2)
-    assert two_d.latent_dim == 2 == entry_2d["latent_dim"]
-
-
-def test_full_profile_loads_the_shipped_weights_unless_retraining(monkeypatch):
-    monkeypatch.delenv(config.RETRAIN_ENV_VAR, raising=False)
-    _, _, info = vae.train_or_load(config.get_profile("full"), 16)
-    assert info["source"] == "shipped"
-
-
-def test_shipped_classifier_and_vae_weights_fit_the_size_budget():
-    from course_lib import evaluation
-
-    manifest = evaluation.read_manifest()
-    total = sum(
-        (evaluation.weights_dir() / manifest[key]["file"]).stat().st_size
-        for key in ("classifier", "vae", "vae_2d")
-    )
-    assert total <= 4_000_000

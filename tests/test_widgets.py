@@ -89,3 +89,21 @@ def test_cluster_slider_sets_the_one_hot_part():
     assert figure is not None  # the cluster sweep
     with pytest.raises(ValueError, match="sliders"):
         widgets.latent_explorer(cluster_generator(), sliders=4, clusters=2)
+
+
+def test_2d_explorer_draws_the_decoder_means_at_the_sliders():
+    def decode_means(latent):
+        # Every pixel is sigmoid(z[0]), so the picture can be predicted.
+        means = 1.0 / (1.0 + np.exp(-np.asarray(latent, np.float64)[:, 0]))
+        return np.broadcast_to(means[:, None, None, None], (len(latent), 28, 28, 1))
+
+    widget, static = widgets.latent_2d_explorer(decode_means)
+    sliders, picture = widget.children[0].children, widget.children[1]
+    before = picture.value
+    assert abs(int(png_pixels(before)[0, 0]) - 128) <= 1  # sigmoid(0) = 0.5
+    sliders[0].value = 2.5
+    assert picture.value != before and static is not None
+    expected = np.round(255 / (1 + np.exp(-2.5)))
+    assert abs(int(png_pixels(picture.value)[0, 0]) - expected) <= 1
+    with pytest.raises(ValueError, match="limit"):
+        widgets.latent_2d_explorer(decode_means, limit=0)
