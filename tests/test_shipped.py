@@ -16,6 +16,7 @@ from course_lib import (
     clusters,
     config,
     data,
+    evaluation,
     gan,
     pixels,
     recipes,
@@ -92,6 +93,17 @@ def test_each_shipped_generator_generates_float32_images_fixed_by_the_seed(loade
     assert images.max() - images.min() > 0.5  # digits, not a blank page
     np.testing.assert_array_equal(images, model.generate(6, seed=0))
     assert not np.array_equal(images, model.generate(6, seed=1))
+
+
+def test_shipped_gan_meets_the_quality_bar_through_the_public_api(loaded):
+    # The course's bar for its GAN (README): >= 0.8 recognisable on 1,000
+    # samples, all ten digits present, none above 20%. The classifier and the
+    # samples are independent of each other; the counts are made here.
+    samples = loaded["gan"].generate(1000, seed=123)
+    probabilities = evaluation.class_probabilities(samples, value_range="-1,1")
+    assert np.mean(probabilities.max(axis=1) >= 0.9) >= 0.8
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=10)
+    assert np.all(counts > 0) and counts.max() <= 200
 
 
 def test_shipped_classifier_loads_checked(loaded, mnist):
