@@ -206,8 +206,7 @@ class GAN(keras.Model):
 
     @staticmethod
     def _scale_for_replicas(loss):
-        # Gradients are summed over replicas, so each replica's loss is divided
-        # by their number (as Keras's own train_step does).
+        # Replicas' gradients are summed, so each loss is divided by their number.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
