@@ -5,6 +5,9 @@
 #                                 (part of `make test`; needs apt-get install chromium)
 #   make course PROFILE=full      run every notebook in place (refreshes committed outputs)
 #   make bench                    the speed benchmark command
+#   make student                  the student release, build/student/ (docs/teaching.md)
+#   make autograde NB=path        grade a submitted notebook: one line per exercise
+#   make slides                   one reveal.js deck per lesson, build/slides/
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,14 +20,17 @@ UNIT_TIMEOUT ?= 900
 BROWSER_TIMEOUT ?= 1200
 JOBS ?= 2
 
-.PHONY: venv lab test unit-tests notebook-tests browser-tests course bench lint format clean
+.PHONY: venv lab test unit-tests notebook-tests browser-tests course bench lint format clean \
+	student autograde slides
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,teach]"
+	@# Offline slides: reveal.js and MathJax from npm, once, at install time.
+	-$(BIN)/python -c "from course_lib import slides; slides.vendor_assets('build/slides')"
 	@touch $(STAMP)
 
 lab: venv
@@ -52,6 +58,16 @@ course: venv
 
 bench: venv
 	$(BIN)/python -m course_lib.bench
+
+student: venv
+	$(BIN)/python -m course_lib.classroom --out build/student
+
+autograde: venv
+	@test -n "$(NB)" || { echo "usage: make autograde NB=path/to/NN_name.ipynb"; exit 2; }
+	COURSE_PROFILE=quick $(BIN)/python -m course_lib.autograde "$(NB)"
+
+slides: venv
+	$(BIN)/python -m course_lib.slides --out build/slides
 
 lint: venv
 	$(BIN)/ruff check course_lib tests notebooks

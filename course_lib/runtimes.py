@@ -214,12 +214,12 @@ def edit_markdown_cells(path: Path, edit) -> bool:
 
 
 def marked_files(root: Path | None = None) -> list[Path]:
-    """Return the files whose run-time statements are synced: notebooks and README."""
+    """Return the files with synced run-time statements: notebooks, README, docs."""
     root = Path(root or config.repo_root())
     notebooks = sorted(
         p for p in (root / "notebooks").glob("*.ipynb") if _NOTEBOOK_NAME.match(p.stem)
     )
-    return [*notebooks, root / "README.md"]
+    return [*notebooks, root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
 def file_markdown(path: Path) -> str:
@@ -354,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     record = load_record(args.record)
     if args.insert_markers is not None:
-        paths = args.insert_markers or marked_files()[:-1]
+        paths = args.insert_markers or [
+            p for p in marked_files() if p.suffix == ".ipynb"
+        ]
         for path in paths:
             if insert_markers(path):
                 print(f"marked {path}")

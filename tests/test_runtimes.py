@@ -10,7 +10,11 @@ from course_lib import runner, runtimes
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_NOTEBOOKS = runner.course_notebooks(REPO / "notebooks")
-MARKED_FILES = [*COURSE_NOTEBOOKS, REPO / "README.md"]
+MARKED_FILES = [
+    *COURSE_NOTEBOOKS,
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+]
 
 
 def _record(**entries):
