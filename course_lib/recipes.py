@@ -142,6 +142,99 @@ class ClassifierRecipe:
     command: str = _command("classifier", profile=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class TokensRecipe:
+    """The shipped tokenizer, priors and latent denoiser, with their training.
+
+    Attributes:
+        num_codes: Codebook size K (tokens are ids 0..K-1).
+        code_dim: Size of each code vector.
+        beta: Weight of the commitment loss.
+        reseed_dead_codes: Move unused codes onto encoder outputs each epoch.
+        tokenizer_epochs: VQ-VAE epochs per profile.
+        width: Width of both transformers.
+        depth: Blocks of both transformers.
+        heads: Attention heads.
+        dropout: Dropout inside the blocks.
+        prior_epochs: Epochs of the causal prior per profile.
+        maskgit_epochs: Epochs of the MaskGIT prior per profile.
+        learning_rate: Adam's learning rate (cosine-decayed for the priors).
+        batch_size: Mini-batch size of the tokenizer and the priors.
+        temperature: The autoregressive sampler's default temperature.
+        top_k: Its default top-k (None: every code).
+        maskgit_steps: MaskGIT's default K.
+        maskgit_temperature: MaskGIT's token temperature.
+        choice_temperature: MaskGIT's noise on the choice of tokens to keep.
+        diffusion_width: Hidden width of the latent denoiser.
+        diffusion_depth: Its hidden layers.
+        diffusion_epochs: Its epochs per profile.
+        diffusion_batch_size: Its mini-batch size.
+        diffusion_steps: The latent sampler's default T.
+    """
+
+    key: str = "tokens"
+    num_codes: int = 128
+    code_dim: int = 32
+    beta: float = 0.25
+    reseed_dead_codes: bool = True
+    tokenizer_epochs: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 2, "full": 12}
+    )
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    dropout: float = 0.1
+    prior_epochs: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 1, "full": 20}
+    )
+    maskgit_epochs: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 1, "full": 12}
+    )
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    temperature: float = 1.0
+    top_k: int | None = None
+    maskgit_steps: int = 8
+    maskgit_temperature: float = 1.0
+    choice_temperature: float = 4.5
+    diffusion_width: int = 256
+    diffusion_depth: int = 3
+    diffusion_epochs: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 5, "full": 150}
+    )
+    diffusion_batch_size: int = 128
+    diffusion_steps: int = 50
+    weights_file: str = "tokens.weights.h5"
+    history_file: str = "tokens_history.json"
+    diffusion_weights_file: str = "latent_diffusion.weights.h5"
+    diffusion_history_file: str = "latent_diffusion_history.json"
+    command: str = _command("tokens")
+
+    def sampling_defaults(self) -> dict:
+        """Return the default sampler settings stored with the generator."""
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "maskgit_steps": self.maskgit_steps,
+            "maskgit_temperature": self.maskgit_temperature,
+            "choice_temperature": self.choice_temperature,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentDiffusionRecipe:
+    """The latent denoiser's shipped file; it is trained by ``TokensRecipe``.
+
+    Its sizes and epochs are the ``diffusion_*`` fields of :class:`TokensRecipe`,
+    because one command (``train tokens``) trains and ships both.
+    """
+
+    key: str = "latent_diffusion"
+    weights_file: str = "latent_diffusion.weights.h5"
+    history_file: str = "latent_diffusion_history.json"
+    command: str = _command("tokens")
+
+
 def describe(recipe) -> str:
     """Return a recipe as one ``name: value`` line per field, for printing."""
     return "\n".join(
@@ -165,9 +258,14 @@ GAN = GanRecipe()
 VAE = VaeRecipe()
 VAE_2D = VaeRecipe(key="vae_2d", latent_dim=2)
 CLASSIFIER = ClassifierRecipe()
+TOKENS = TokensRecipe()
+LATENT_DIFFUSION = LatentDiffusionRecipe()
 
 # Every shipped model, by its name in data/weights/MANIFEST.json.
-RECIPES = {recipe.key: recipe for recipe in (GAN, VAE, VAE_2D, CLASSIFIER)}
+RECIPES = {
+    recipe.key: recipe
+    for recipe in (GAN, VAE, VAE_2D, CLASSIFIER, TOKENS, LATENT_DIFFUSION)
+}
 
 
 def get(key: str):

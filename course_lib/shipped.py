@@ -32,10 +32,12 @@ from course_lib import (
     data,
     gan,
     hardware,
+    latent_diffusion,
     models,
     pixels,
     recipes,
     store,
+    tokens,
     training,
     vae,
 )
@@ -55,10 +57,14 @@ def load(key: str):
     """Return a shipped model, its weights checked against the manifest.
 
     Args:
-        key: ``"gan"``, ``"vae"``, ``"vae_2d"`` or ``"classifier"``.
+        key: ``"gan"``, ``"vae"``, ``"vae_2d"``, ``"classifier"``, ``"tokens"``
+            or ``"latent_diffusion"``.
 
     Returns:
-        The model: a ``gan.GAN``, a ``vae.VAE`` or the classifier network.
+        The model: a ``gan.GAN``, a ``vae.VAE``, the classifier network, a
+        ``tokens.TokenGenerator`` (``generate(count, seed, sampler=
+        "autoregressive" | "maskgit", steps=K)``) or a
+        ``latent_diffusion.LatentDiffusion`` (``generate(count, seed, steps=T)``).
         Generators have ``generate(count, seed=0)`` returning float32 images
         (count, 28, 28, 1) in [-1, 1]; every model has ``manifest``.
 
@@ -100,6 +106,10 @@ def load(key: str):
             )
         )
         store.load_float16(model, half, path, mismatch, fix)
+    elif isinstance(recipe, recipes.TokensRecipe):
+        return tokens.load_shipped()
+    elif isinstance(recipe, recipes.LatentDiffusionRecipe):
+        return latent_diffusion.load_shipped(load("vae"))
     else:
         model = classifier.load()
     model.manifest = dict(entry)
@@ -195,9 +205,9 @@ def train_or_load(
     Introduced in notebooks/04_gan_training.ipynb.
     """
     shipped_recipe = recipes.get(key)
-    if isinstance(shipped_recipe, recipes.ClassifierRecipe):
+    if not isinstance(shipped_recipe, recipes.GanRecipe | recipes.VaeRecipe):
         raise ValueError(
-            "train_or_load trains the generators. Fix: shipped.load('classifier'), "
+            f"train_or_load trains the GAN and the VAEs. Fix: shipped.load({key!r}), "
             f"or retrain it with `{shipped_recipe.command}`."
         )
     recipe = recipe or shipped_recipe

@@ -5,6 +5,7 @@ Usage::
     python -m course_lib.train classifier           # the evaluation classifier
     python -m course_lib.train gan --profile full   # the DCGAN of notebook 04
     python -m course_lib.train vae --profile full   # the VAE of notebook 05
+    python -m course_lib.train tokens --profile full  # notebook 06's token models
 
 Each trains exactly its recipe (``course_lib.recipes``); the commands live in
 ``course_lib.ship``, and this module only parses the command line.
@@ -17,7 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_lib import config, ship
+from course_lib import config, ship, tokens_ship
+
+# Sub-command -> function(profile, seed) returning a summary dict.
+COMMANDS = {**ship.COMMANDS, "tokens": tokens_ship.ship}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         The process exit status.
     """
     parser = argparse.ArgumentParser(description="Train a course model.")
-    parser.add_argument("what", choices=sorted(ship.COMMANDS))
+    parser.add_argument("what", choices=sorted(COMMANDS))
     parser.add_argument("--profile", default="full", help="quick or full")
     parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     args = parser.parse_args(argv)
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    summary = ship.COMMANDS[args.what](profile, args.seed)
+    summary = COMMANDS[args.what](profile, args.seed)
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0

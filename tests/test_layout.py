@@ -15,7 +15,7 @@ MAX_LINES = 400
 
 FLOORS = {
     1: "config hardware models transformer losses augment clusters pixels plotting "
-    "animation checks token_checks",
+    "animation checks token_checks token_data",
     2: "recipes store latents env runtimes classroom slides",
     3: "data checkpoints runner autograde",
     4: "training",

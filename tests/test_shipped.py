@@ -241,12 +241,14 @@ def test_a_missing_manifest_entry_names_the_training_command(weights_copy):
 
 
 def test_unknown_key_lists_the_known_ones():
-    with pytest.raises(ValueError, match="classifier, gan, vae, vae_2d"):
+    known = "classifier, gan, latent_diffusion, tokens, vae, vae_2d"
+    with pytest.raises(ValueError, match=known):
         shipped.load("gann")
-    with pytest.raises(ValueError, match="classifier, gan, vae, vae_2d"):
+    with pytest.raises(ValueError, match=known):
         shipped.train_or_load("dcgan")
-    with pytest.raises(ValueError, match="shipped.load\\('classifier'\\)"):
-        shipped.train_or_load("classifier")
+    for key in ("classifier", "tokens", "latent_diffusion"):
+        with pytest.raises(ValueError, match=f"shipped.load\\('{key}'\\)"):
+            shipped.train_or_load(key)
 
 
 # -------------------------------------------------------------------- budgets
@@ -268,9 +270,15 @@ def test_every_shipped_file_is_in_the_manifest_and_fits_the_size_budget():
         if name.endswith(".weights.h5"):
             # Today the largest is the GAN generator, 4.70 MB (float16).
             assert size <= 5_000_000, name
-    # Today 8.47 MB in all: the four weights files (8.02 MB), the GAN's training
-    # GIF (0.42 MB), the histories and the manifest (0.03 MB).
-    assert sum(files.values()) <= 8_600_000
+    # Today 13.1 MB in all: the six weights files (12.6 MB), the GAN's training
+    # GIF (0.42 MB), the histories and the manifest (0.07 MB).
+    assert sum(files.values()) <= 13_500_000
+    # The token models and the latent denoiser (notebook 06): at most 6 MB
+    # together (4.57 MB today).
+    assert (
+        sum(files[manifest[key]["file"]] for key in ("tokens", "latent_diffusion"))
+        <= 6_000_000
+    )
     # The three non-GAN weights files: 3.32 MB today.
     assert (
         sum(files[manifest[key]["file"]] for key in ("classifier", "vae", "vae_2d"))

@@ -1,0 +1,72 @@
+"""Tests for course_lib.tokens_ship: bad token inputs, tiny prior and tokenizer runs,
+and the restoring of a finished stage."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from course_lib import config, tokens, tokens_ship
+
+TINY = dataclasses.replace(
+    tokens.RECIPE,
+    num_codes=8,
+    code_dim=4,
+    width=16,
+    depth=1,
+    heads=2,
+    batch_size=4,
+    tokenizer_epochs={"quick": 2, "full": 2},
+    prior_epochs={"quick": 1, "full": 1},
+)
+QUICK = config.get_profile("quick")
+
+
+def _sequences(count=8, seed=0):
+    return np.random.default_rng(seed).integers(0, 8, (count, 49)).astype(np.int32)
+
+
+@pytest.mark.parametrize(
+    ("sequences", "match"),
+    [
+        (np.zeros((4, 48), np.int32), "reshape"),
+        (np.full((4, 49), 8, np.int32), r"\[0, 8\)"),
+        (np.zeros((4, 49), np.float32), "integers"),
+    ],
+)
+def test_train_prior_refuses_bad_tokens(sequences, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        tokens_ship.train_prior(sequences, sequences, TINY, QUICK, True, tmp_path)
+
+
+def test_a_tiny_prior_trains_and_a_finished_run_restarts(tmp_path):
+    sequences = _sequences(16)
+    model, history, info = tokens_ship.train_prior(
+        sequences, sequences[:8], TINY, QUICK, True, tmp_path / "ar", verbose=0
+    )
+    assert np.isfinite(history["loss"]).all() and "val_loss" in history
+    assert info["initial_epoch"] == 0 and model.output_shape == (None, 49, 8)
+
+
+def test_a_tiny_tokenizer_run_records_usage(tmp_path):
+    images = (np.random.default_rng(1).random((16, 28, 28, 1)) > 0.7).astype("float32")
+    model, history, usage, _ = tokens_ship.train_tokenizer(
+        images, TINY, QUICK, tmp_path / "tok", verbose=0
+    )
+    assert [r["epoch"] for r in usage] == [1, 2]
+    # Re-seeding happens after every epoch but the last.
+    assert usage[-1]["reseeded"] == 0
+    assert len(history["loss"]) == 2 and model.num_codes == 8
+
+
+def test_a_finished_stage_is_restored_not_retrained(tmp_path):
+    sequences = _sequences(8)
+    first, _, _ = tokens_ship.train_prior(
+        sequences, sequences, TINY, QUICK, True, tmp_path / "ar", verbose=0
+    )
+    again, _, info = tokens_ship.train_prior(
+        sequences, sequences, TINY, QUICK, True, tmp_path / "ar", verbose=0
+    )
+    assert info["initial_epoch"] == 1 and info["seconds"] == 0.0
+    for a, b in zip(first.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
