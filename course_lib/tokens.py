@@ -135,6 +135,25 @@ class TokenGenerator(keras.Model):
         return 2.0 * self.tokenizer.decode_tokens(tokens) - 1.0
 
 
+def build_prior(recipe: recipes.TokensRecipe, causal: bool, seed: int = 0):
+    """Build one of the recipe's two priors: the causal one or MaskGIT's.
+
+    Introduced in notebooks/06_images_as_tokens.ipynb.
+    """
+    return transformer.build_transformer(
+        recipe.num_codes + 1,
+        recipe.num_codes,
+        vq.TOKENS,
+        recipe.width,
+        recipe.depth,
+        recipe.heads,
+        causal=causal,
+        dropout=recipe.dropout,
+        seed=seed,
+        name="autoregressive_prior" if causal else "maskgit_prior",
+    )
+
+
 def build_generator(
     recipe: recipes.TokensRecipe = RECIPE, seed: int = 0
 ) -> TokenGenerator:
@@ -143,21 +162,7 @@ def build_generator(
     Introduced in notebooks/06_images_as_tokens.ipynb.
     """
     tokenizer = vq.VQVAE(recipe.num_codes, recipe.code_dim, recipe.beta)
-    priors = [
-        transformer.build_transformer(
-            recipe.num_codes + 1,
-            recipe.num_codes,
-            vq.TOKENS,
-            recipe.width,
-            recipe.depth,
-            recipe.heads,
-            causal=causal,
-            dropout=recipe.dropout,
-            seed=seed,
-            name=name,
-        )
-        for causal, name in ((True, "autoregressive_prior"), (False, "maskgit_prior"))
-    ]
+    priors = [build_prior(recipe, causal, seed) for causal in (True, False)]
     return TokenGenerator(tokenizer, *priors, defaults=recipe.sampling_defaults())
 
 

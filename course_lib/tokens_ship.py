@@ -42,7 +42,6 @@ from course_lib import (
     token_data,
     tokens,
     training,
-    transformer,
     vq,
 )
 
@@ -146,18 +145,7 @@ def train_prior(
     epochs = tokens.epochs(
         recipe.prior_epochs if causal else recipe.maskgit_epochs, profile
     )
-    model = transformer.build_transformer(
-        recipe.num_codes + 1,
-        recipe.num_codes,
-        vq.TOKENS,
-        recipe.width,
-        recipe.depth,
-        recipe.heads,
-        causal=causal,
-        dropout=recipe.dropout,
-        seed=seed,
-        name="autoregressive_prior" if causal else "maskgit_prior",
-    )
+    model = tokens.build_prior(recipe, causal, seed)
     steps = epochs * math.ceil(len(sequences) / recipe.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         recipe.learning_rate, max(steps, 1), alpha=0.05
