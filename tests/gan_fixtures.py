@@ -1,7 +1,9 @@
-"""A tiny linear GAN shared by the GAN, checkpoint and training tests."""
+"""A tiny linear GAN and the resume helpers shared by the GAN, checkpoint, training
+and shipped-model tests."""
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from course_lib import gan as gan_module
 from course_lib import models
@@ -58,3 +60,28 @@ def tiny_gan(
 def real_batch(n=8, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
+
+
+def unshuffled(images, batch_size=8):
+    """A dataset in a fixed batch order: exact resumption needs the same order."""
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
+
+
+def gan_variables(gan):
+    """Every weight and optimizer variable of a GAN, as NumPy arrays."""
+    arrays = [np.array(w) for w in gan.weights]
+    for optimizer, _ in gan.optimizer_variable_groups():
+        arrays += [np.array(v) for v in optimizer.variables]
+    return arrays
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stop the process (as a KeyboardInterrupt would) after some epochs."""
+
+    def __init__(self, after_epochs):
+        super().__init__()
+        self.after_epochs = after_epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.after_epochs:
+            raise KeyboardInterrupt

@@ -5,22 +5,9 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from gan_fixtures import real_batch, tiny_gan
+from gan_fixtures import gan_variables, real_batch, tiny_gan, unshuffled
 
 from course_lib import checkpoints
-
-
-def unshuffled(images, batch_size=8):
-    # Exact resumption needs the same batch order in the resumed epochs.
-    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
-
-
-def gan_variables(gan):
-    arrays = [np.array(w) for w in gan.weights]
-    for optimizer, _ in gan.optimizer_variable_groups():
-        arrays += [np.array(v) for v in optimizer.variables]
-    return arrays
 
 
 def test_saved_then_loaded_run_matches_an_uninterrupted_one(tmp_path):

@@ -9,7 +9,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from gan_fixtures import real_batch
+from gan_fixtures import Interrupt, real_batch
 
 from course_lib import (
     classifier,
@@ -386,18 +386,6 @@ def test_train_or_load_has_one_info_shape_shipped_or_trained(
         assert loaded["data_source"] == provenance["data_source"]
         assert loaded["epochs"] == provenance["epochs"]
         assert loaded["results"] == store.read_manifest()[key]["results"]
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Stop the process (as a KeyboardInterrupt would) after some epochs."""
-
-    def __init__(self, after_epochs):
-        super().__init__()
-        self.after_epochs = after_epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.after_epochs:
-            raise KeyboardInterrupt
 
 
 def resumable_run(key):

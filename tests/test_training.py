@@ -3,34 +3,16 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from gan_fixtures import LATENT_DIM, real_batch, tiny_gan
+from gan_fixtures import (
+    LATENT_DIM,
+    Interrupt,
+    gan_variables,
+    real_batch,
+    tiny_gan,
+    unshuffled,
+)
 
 from course_lib import checkpoints, training
-
-
-def unshuffled(images, batch_size=8):
-    # Exact resumption needs the same batch order in the resumed epochs.
-    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
-
-
-def gan_variables(gan):
-    arrays = [np.array(w) for w in gan.weights]
-    for optimizer, _ in gan.optimizer_variable_groups():
-        arrays += [np.array(v) for v in optimizer.variables]
-    return arrays
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Stop the process (as a KeyboardInterrupt would) after some epochs."""
-
-    def __init__(self, after_epochs):
-        super().__init__()
-        self.after_epochs = after_epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.after_epochs:
-            raise KeyboardInterrupt
 
 
 def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
