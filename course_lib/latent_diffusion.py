@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from course_lib import hardware, recipes, store
+from course_lib import recipes, store
 
 TRAIN_STEPS = 1000
 
@@ -278,12 +278,8 @@ def build_latent_diffusion(
     return model
 
 
-def _half_builder(model: LatentDiffusion):
-    def build():
-        with hardware.build_scope("float16"):
-            return LatentDiffusion(model.latent_dim, model.width, model.depth)
-
-    return build
+def _same_architecture(model: LatentDiffusion) -> LatentDiffusion:
+    return LatentDiffusion(model.latent_dim, model.width, model.depth)
 
 
 def save(model: LatentDiffusion, path):
@@ -291,7 +287,7 @@ def save(model: LatentDiffusion, path):
 
     Introduced in notebooks/06_images_as_tokens.ipynb.
     """
-    return store.save_float16(model, _half_builder(model), path)
+    return store.save_float16(model, lambda: _same_architecture(model), path)
 
 
 def load(path, vae_model, command: str, width: int = 256, depth: int = 3):
@@ -312,7 +308,7 @@ def load(path, vae_model, command: str, width: int = 256, depth: int = 3):
     model = LatentDiffusion(vae_model.latent_dim, width, depth)
     store.load_float16(
         model,
-        _half_builder(model),
+        lambda: _same_architecture(model),
         path,
         f"The weights in {path} do not fit the latent diffusion model",
         f"retrain them with `{command}`, or restore the file with git.",

@@ -110,7 +110,7 @@ def ship_gan(profile: config.Profile, seed: int) -> dict:
     directory = store.weights_dir()
     path = store.save_float16(
         model.sampler,
-        shipped._half(lambda: models.dcgan_generator(recipe.latent_dim)),
+        lambda: models.dcgan_generator(recipe.latent_dim),
         directory / recipe.weights_file,
     )
     animation.write_gif(
@@ -189,11 +189,7 @@ def ship_vae(profile: config.Profile, seed: int) -> dict:
         if not profile.is_quick:
             path = store.save_float16(
                 model,
-                shipped._half(
-                    lambda latent_dim=recipe.latent_dim: vae.VAE(
-                        models.vae_encoder(latent_dim), models.vae_decoder(latent_dim)
-                    )
-                ),
+                lambda latent_dim=recipe.latent_dim: vae.uncompiled_vae(latent_dim),
                 store.weights_dir() / recipe.weights_file,
             )
             # Measure what is shipped: the float16 weights, loaded back.

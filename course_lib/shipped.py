@@ -31,7 +31,6 @@ from course_lib import (
     config,
     data,
     gan,
-    hardware,
     latent_diffusion,
     models,
     pixels,
@@ -41,16 +40,6 @@ from course_lib import (
     training,
     vae,
 )
-
-
-def _half(builder):
-    """Call ``builder`` under the float16 policy (the shipped files' storage)."""
-
-    def build():
-        with hardware.build_scope("float16"):
-            return builder()
-
-    return build
 
 
 def load(key: str):
@@ -90,7 +79,7 @@ def load(key: str):
         model = gan.build_gan(**options)
         store.load_float16(
             model.generator,
-            _half(lambda: models.dcgan_generator(options["latent_dim"])),
+            lambda: models.dcgan_generator(options["latent_dim"]),
             path,
             mismatch,
             fix,
@@ -100,12 +89,9 @@ def load(key: str):
     elif isinstance(recipe, recipes.VaeRecipe):
         latent_dim = entry["latent_dim"]
         model = vae.build_vae(**{**recipe.build_options(), "latent_dim": latent_dim})
-        half = _half(
-            lambda: vae.VAE(
-                models.vae_encoder(latent_dim), models.vae_decoder(latent_dim)
-            )
+        store.load_float16(
+            model, lambda: vae.uncompiled_vae(latent_dim), path, mismatch, fix
         )
-        store.load_float16(model, half, path, mismatch, fix)
     elif isinstance(recipe, recipes.TokensRecipe):
         return tokens.load_shipped()
     elif isinstance(recipe, recipes.LatentDiffusionRecipe):

@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py  # Keras's own reader of .weights.h5 files.
 import numpy as np
 
-from course_lib import config
+from course_lib import config, hardware
 
 MANIFEST_FILE = "MANIFEST.json"
 
@@ -236,31 +236,36 @@ def load_checked(model, path, mismatch: str, fix: str):
     return model
 
 
-def save_float16(model, half_builder: Callable, path) -> Path:
+def _build_float16(builder: Callable):
+    """Build ``builder()``'s architecture with float16 variables, for storage."""
+    with hardware.build_scope("float16"):
+        return builder()
+
+
+def save_float16(model, builder: Callable, path) -> Path:
     """Save any model's weights as float16 (half the size), atomically.
 
     Args:
         model: The trained model.
-        half_builder: A function with no arguments that returns the same
-            architecture with float16 variables (built under
-            ``hardware.build_scope("float16")``).
+        builder: A function with no arguments that returns the same
+            architecture; it is called under the float16 policy.
         path: A file ending in ``.weights.h5``.
 
     Returns:
         The path written.
     """
-    half = half_builder()
+    half = _build_float16(builder)
     for source, target in zip(model.weights, half.weights, strict=True):
         target.assign(np.asarray(source).astype(np.float16))
     return atomic_write(path, half.save_weights)
 
 
-def load_float16(model, half_builder: Callable, path, mismatch: str, fix: str):
+def load_float16(model, builder: Callable, path, mismatch: str, fix: str):
     """Load weights written by :func:`save_float16` into ``model``, checked.
 
     Args:
         model: The model to fill, of the saved architecture (any dtype).
-        half_builder: As for :func:`save_float16`.
+        builder: As for :func:`save_float16`.
         path: The ``.weights.h5`` file.
         mismatch: What does not fit, for the error (see :func:`load_checked`).
         fix: What to do about it.
@@ -268,7 +273,7 @@ def load_float16(model, half_builder: Callable, path, mismatch: str, fix: str):
     Returns:
         ``model``, with the weights cast to its own dtypes.
     """
-    half = load_checked(half_builder(), path, mismatch, fix)
+    half = load_checked(_build_float16(builder), path, mismatch, fix)
     for source, target in zip(half.weights, model.weights, strict=True):
         target.assign(np.asarray(source).astype(target.dtype))
     return model

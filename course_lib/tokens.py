@@ -24,7 +24,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from course_lib import config, hardware, recipes, store, token_sampling, transformer, vq
+from course_lib import config, recipes, store, token_sampling, transformer, vq
 
 SAMPLERS = ("autoregressive", "maskgit")
 
@@ -166,20 +166,12 @@ def build_generator(
     return TokenGenerator(tokenizer, *priors, defaults=recipe.sampling_defaults())
 
 
-def _half_builder(recipe: recipes.TokensRecipe):
-    def build():
-        with hardware.build_scope("float16"):
-            return build_generator(recipe)
-
-    return build
-
-
 def save(generator: TokenGenerator, path, recipe: recipes.TokensRecipe = RECIPE):
     """Write all three networks' weights to one float16 ``.weights.h5`` file.
 
     Introduced in notebooks/06_images_as_tokens.ipynb.
     """
-    return store.save_float16(generator, _half_builder(recipe), path)
+    return store.save_float16(generator, lambda: build_generator(recipe), path)
 
 
 def load(path, recipe: recipes.TokensRecipe = RECIPE) -> TokenGenerator:
@@ -193,7 +185,9 @@ def load(path, recipe: recipes.TokensRecipe = RECIPE) -> TokenGenerator:
     generator = build_generator(recipe)
     mismatch = f"The weights in {path} do not fit the tokens recipe"
     fix = f"retrain them with `{recipe.command}`, or restore the file with git."
-    return store.load_float16(generator, _half_builder(recipe), path, mismatch, fix)
+    return store.load_float16(
+        generator, lambda: build_generator(recipe), path, mismatch, fix
+    )
 
 
 def recipe_from_manifest(entry: dict) -> recipes.TokensRecipe:

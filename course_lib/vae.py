@@ -211,6 +211,14 @@ class VAE(keras.Model):
 # -------------------------------------------------------------------- building
 
 
+def uncompiled_vae(latent_dim: int = 16) -> VAE:
+    """Return a fresh, uncompiled VAE of the course's architecture (for weights I/O).
+
+    Introduced in notebooks/05_vae_training.ipynb.
+    """
+    return VAE(models.vae_encoder(latent_dim), models.vae_decoder(latent_dim))
+
+
 def build_vae(
     latent_dim: int = 16,
     precision: str | None = None,

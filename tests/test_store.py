@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import hardware, store
+from course_lib import store
 
 
 @pytest.fixture
@@ -178,8 +178,8 @@ def test_save_inference_weights_drops_the_optimizer_state(tmp_path):
 
 
 def _half_dense():
-    with hardware.build_scope("float16"):
-        return dense_model([256, 256], inputs=256)
+    # A plain builder: store builds it under the float16 policy itself.
+    return dense_model([256, 256], inputs=256)
 
 
 def test_float16_round_trip_equals_the_rounded_weights_and_halves_the_file(tmp_path):
@@ -218,5 +218,4 @@ def test_float16_round_trip_equals_the_rounded_weights_and_halves_the_file(tmp_p
 
 
 def _half_dense_other():
-    with hardware.build_scope("float16"):
-        return dense_model([256, 128], inputs=256)
+    return dense_model([256, 128], inputs=256)
