@@ -1,6 +1,6 @@
 """Animated GIFs of training: write a ``training.SampleGrid``'s frames, preview them.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

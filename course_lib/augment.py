@@ -12,7 +12,7 @@ augmented fake distributions match exactly when the un-augmented ones do.
 Images are in [-1, 1] with -1 as the background, so every pixel that an
 augmentation exposes is filled with -1 (black), not 0 (grey).
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def diff_augment(images, policy: str | None, seed=None):
     Returns:
         The augmented batch, same shape and dtype.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     policy = check_policy(policy)
     if policy is None:

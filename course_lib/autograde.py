@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib import classroom, config
-from course_lib.checks import NOT_IMPLEMENTED
+from course_lib.config import NOT_IMPLEMENTED
 
 CELL_TIMEOUT_SECONDS = 600
 FALLBACK_NOTE = "later cells use the reference solution"

@@ -10,7 +10,7 @@ A model with several optimizers (such as ``gan.GAN``) lists them by defining
 ``optimizer_variable_groups()``, returning ``(optimizer, variables)`` pairs; a
 plain compiled model needs nothing extra.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

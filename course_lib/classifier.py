@@ -6,7 +6,7 @@ exposure* (non-digits trained towards the uniform distribution), so that it is
 unsure of noise; ``python -m course_lib.train classifier`` ships it, and
 :func:`load` returns the shipped weights after checking their sha256.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def load() -> keras.Model:
             architecture; the message says to run
             ``python -m course_lib.train classifier``.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     path = store.verified_path(recipes.CLASSIFIER.key, recipes.CLASSIFIER.command)
     key = str(path)
@@ -124,7 +124,7 @@ def train(profile: config.Profile, seed: int, recipe=recipes.CLASSIFIER) -> tupl
         ``(model, mnist, stats)``: the trained ``models.mnist_classifier``, the
         data it was trained on, and a dict of its measured figures.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     config.seed_everything(seed)
     mnist = data.load_mnist()

@@ -47,7 +47,7 @@ run the check cell under it: it prints `PASS`, or `FAIL` with what went wrong.
 
 - **Colab:** open a notebook with its *Open in Colab* badge. The first cell
   installs the course's library; choose *Runtime -> Change runtime type -> GPU*
-  for notebooks 04 onwards.
+  for notebooks 05 onwards.
 - **Your machine:** clone {url}, then run `make lab` (Python 3.11) and open this
   folder's notebooks from JupyterLab.
 

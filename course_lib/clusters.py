@@ -7,7 +7,7 @@ the training set, and G and D both see c (a simplified self-conditioned GAN,
 Liu et al., 2020). The clusters come from k-means on the raw pixels; no labels
 are used anywhere.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ REPO_BRANCH = "main"
 PROFILE_ENV_VAR = "COURSE_PROFILE"
 DEFAULT_PROFILE = "full"
 DEFAULT_SEED = 42
+# What an exercise check prints for a cell that still holds the student stub.
+NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError` with yours."
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@
 Images are accepted as ``pixels.to_unit_range`` describes (uint8, or floats with
 their ``value_range``).
 
-Introduced in notebooks/04_gan_training.ipynb and notebooks/05_vae_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb and notebooks/06_vae_training.ipynb.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def classifier_features(images, value_range: str | None = None) -> np.ndarray:
     Returns:
         float64 array of shape (n, 128).
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     unit = pixels.to_unit_range(images, value_range)
     model = classifier.load()
@@ -79,7 +79,7 @@ def class_histogram(images, value_range: str | None = None) -> np.ndarray:
     Returns:
         int64 array of shape (10,) that sums to the number of images.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     labels = np.argmax(class_probabilities(images, value_range), axis=1)
     return np.bincount(labels, minlength=10).astype(np.int64)
@@ -98,7 +98,7 @@ def recognisable_fraction(
     Returns:
         A float in [0, 1].
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}.")
@@ -160,7 +160,7 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     Returns:
         The squared Fréchet (2-Wasserstein) distance, a float >= 0.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     mu1, mu2 = (
         np.atleast_1d(mu1).astype(np.float64),
@@ -244,7 +244,7 @@ def classifier_fid(
     Returns:
         The classifier-FID, a float >= 0.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     return fid_from_features(
         classifier_features(real_images, real_value_range),
@@ -272,7 +272,7 @@ def fid_floor(
     Returns:
         The FID between the two halves.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     features = classifier_features(real_images, value_range)
     if sample_size is None:
@@ -312,7 +312,7 @@ def sample_report(samples, value_range: str, mnist, binarised: bool = False) -> 
         ``coverage_passed``, ``real_recognisable_fraction``, ``fid``,
         ``fid_floor``, ``reference`` and ``classifier_sha256``.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     count = len(samples)
     if count > len(mnist.x_test) or count > len(mnist.x_train):
@@ -365,7 +365,7 @@ class SampleQuality(keras.callbacks.Callback):
         records: One dict per measurement: ``epoch``, ``recognisable_fraction``,
             ``largest_share``.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
 
     def __init__(self, every: int = 4, count: int = 500, seed: int = 1):

@@ -13,7 +13,7 @@ conditioning on cluster ids with a projection discriminator (``clusters``).
 shipped recipe is ``recipes.GAN``. Open choices (precision, XLA, steps per
 execution) come from ``hardware.recommended_settings()``.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class GAN(keras.Model):
             ``[images, cluster_ids]`` and ``fit`` needs ``(images, ids)`` batches.
         cluster_frequencies: How often each id is drawn (``None``: uniform).
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
 
     def __init__(
@@ -369,7 +369,7 @@ def build_gan(
     Returns:
         A compiled :class:`GAN`; ``gan.settings`` records the choices made.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     models.check_clusters(clusters, latent_dim)
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)

@@ -2,7 +2,7 @@
 
 ``recommended_settings()`` is what ``gan.build_gan(precision=None, ...)`` and
 ``build_vae`` use when the caller leaves a choice open. Its rules come from the
-measurements in notebooks/07_speed_benchmarks.ipynb (stored in
+measurements in notebooks/08_speed_benchmarks.ipynb (stored in
 ``data/benchmarks/``):
 
 - A CPU with bfloat16 matrix units (Intel AMX, flag ``amx_bf16``) multiplies
@@ -27,7 +27,7 @@ measurements in notebooks/07_speed_benchmarks.ipynb (stored in
   milliseconds, so the per-step dispatch it saves is small, and one (busy-machine)
   measurement of 4 steps per execution showed no gain.
 
-Introduced in notebooks/07_speed_benchmarks.ipynb.
+Introduced in notebooks/08_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
 def gpu_names() -> list[str]:
     """Return the names of the visible GPUs (empty on a CPU-only machine).
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
 
@@ -56,7 +56,7 @@ def gpu_names() -> list[str]:
 def gpu_details() -> list[str]:
     """Return a readable model name for each visible GPU, such as ``"NVIDIA H100"``.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     details = []
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -120,7 +120,7 @@ def choose_policy(compute_capability: tuple[int, int] | None, flags: set[str]) -
     Returns:
         ``"mixed_bfloat16"`` or ``"float32"``.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     if compute_capability is not None:
         return "mixed_bfloat16" if compute_capability >= (8, 0) else "float32"
@@ -134,7 +134,7 @@ def fastest_safe_policy() -> str:
         ``"mixed_bfloat16"`` on an AMX CPU or a GPU of compute capability 8.0+,
         ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides the choice.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     override = os.environ.get("COURSE_PRECISION", "").strip()
     if override:
@@ -154,7 +154,7 @@ def recommended_settings() -> dict:
         A dict with ``precision`` (a Keras dtype policy name), ``jit_compile``
         (bool) and ``steps_per_execution`` (int).
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     on_gpu = bool(gpu_names())
     return {
@@ -185,7 +185,7 @@ def resolve_settings(
     Raises:
         ValueError: If the precision is not one of :data:`PRECISIONS`.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     recommended = recommended_settings()
     chosen = {
@@ -213,7 +213,7 @@ def build_scope(precision: str, strategy=None):
     Yields:
         Nothing; the global dtype policy is restored on exit.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     previous_policy = keras.config.dtype_policy()
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -248,7 +248,7 @@ def machine_record() -> dict:
         ``bfloat16_matrix_units``, ``recommended_settings`` and the versions of
         Python, TensorFlow and Keras.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     flags = cpu_flags()
     return {
@@ -268,7 +268,7 @@ def machine_record() -> dict:
 def machine_summary() -> str:
     """Return one line naming the GPUs, or the CPU model and its core count.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     gpus = gpu_details()
     if gpus:

@@ -5,7 +5,7 @@ conditioned on clusters: the last ``clusters`` entries of each latent vector are
 one-hot cluster id (see ``course_lib.gan``). Every function here builds that
 layout, so no caller ever has to write it by hand.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
     Returns:
         float32 array of shape (steps, latent_dim).
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
     cosine = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1))

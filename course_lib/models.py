@@ -5,7 +5,7 @@ The DCGAN defaults follow the TensorFlow docs DCGAN tutorial, so that speed and
 quality figures are comparable with it. The models that train these networks
 live in ``gan``, ``vae`` and ``classifier``.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def check_latent_dim(latent_dim) -> int:
     Raises:
         ValueError: If it is not a positive integer; the message names the fix.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     if (
         isinstance(latent_dim, bool)
@@ -98,7 +98,7 @@ def check_clusters(clusters, latent_dim: int) -> int:
     Raises:
         ValueError: If it is not 0 or an integer from 2 to ``latent_dim - 1``.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     if (
         isinstance(clusters, bool)
@@ -173,7 +173,7 @@ def vae_encoder(latent_dim: int = 16, name: str = "encoder") -> keras.Model:
         A ``keras.Model`` mapping (batch, 28, 28, 1) to ``[mean, logvar]``, each
         (batch, latent_dim).
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     latent_dim = check_latent_dim(latent_dim)
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
@@ -200,7 +200,7 @@ def vae_decoder(latent_dim: int = 16, name: str = "decoder") -> keras.Model:
     Returns:
         A ``keras.Model`` mapping (batch, latent_dim) to (batch, 28, 28, 1) logits.
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     latent_dim = check_latent_dim(latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
@@ -230,7 +230,7 @@ def mnist_classifier(name: str = "mnist_classifier") -> keras.Model:
         A ``keras.Model`` mapping float images in [0, 1] of shape
         (batch, 28, 28, 1) to (batch, 10) logits.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     image = keras.Input(shape=(28, 28, 1), name="image")
     x = image

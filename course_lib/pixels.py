@@ -12,7 +12,7 @@ Accepted everywhere in the course:
 Shapes ``(n, 28, 28)`` and ``(n, 28, 28, 1)`` are both accepted. Anything else
 raises a ``ValueError`` that names the fix.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def to_unit_range(images, value_range: str | None = None) -> np.ndarray:
         ValueError: On a wrong shape, dtype, range name, or values outside the
             stated range; the message names the fix.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     if hasattr(images, "numpy"):
         images = images.numpy()

@@ -9,7 +9,7 @@ builders (``gan.build_gan``, ``vae.build_vae``) keep their own plain defaults, t
 TF docs DCGAN and a beta=1 VAE, so that each upgrade can be switched on and
 measured one at a time.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def record_run(
     """Merge one successful run into the record and write it back atomically.
 
     Args:
-        notebook: The notebook's stem, such as ``"04_gan_training"``.
+        notebook: The notebook's stem, such as ``"05_gan_training"``.
         kind: A name made by ``run_kind``.
         seconds: Its measured wall time.
         machine: ``hardware.machine_summary()`` of the machine that ran it.
@@ -138,7 +138,7 @@ def record_run(
     if not re.match(r"^\d\d_[a-z0-9_]+$", notebook):
         raise ValueError(
             f"{notebook!r} is not a course notebook's stem. Fix: pass a name such "
-            "as '04_gan_training', without the folder or '.ipynb'."
+            "as '05_gan_training', without the folder or '.ipynb'."
         )
     if not re.match(r"^(quick|full)(-retrain)?(-gpu)?$", kind):
         raise ValueError(f"Unknown run kind {kind!r}. Fix: make it with run_kind().")

@@ -6,7 +6,7 @@ run-time statement in the notebooks' markdown, in notebook 00's course map and i
 the README is wrapped in an invisible marker, so it can be found and rewritten
 from the record::
 
-    <!-- runtime 04 full -->~3.5 min<!-- /runtime -->
+    <!-- runtime 05 full -->~3.5 min<!-- /runtime -->
 
 The marker names a notebook number (or ``max``: the longest notebook of that
 kind) and a run kind: ``quick`` or ``full`` on a CPU, ``full-retrain`` (with
@@ -17,7 +17,7 @@ Usage::
 
     python -m course_lib.runtimes --sync              # rewrite every statement
     python -m course_lib.runtimes --check             # list statements that disagree
-    python -m course_lib.runtimes --insert-markers notebooks/04_gan_training.ipynb
+    python -m course_lib.runtimes --insert-markers notebooks/05_gan_training.ipynb
 
 Introduced in notebooks/00_start_here.ipynb.
 """
@@ -316,7 +316,7 @@ def insert_markers(path: Path) -> bool:
     """Insert run-time markers into one notebook's run-time table, via json.
 
     Args:
-        path: A course notebook such as ``notebooks/04_gan_training.ipynb``.
+        path: A course notebook such as ``notebooks/05_gan_training.ipynb``.
 
     Returns:
         Whether the file changed.

@@ -7,7 +7,7 @@ the float16 weights, a history file with the provenance, and the model's entry
 in ``MANIFEST.json`` with the sha256. The quick profile trains and measures but
 ships nothing.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

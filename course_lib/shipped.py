@@ -16,7 +16,7 @@ it always trains (so CI runs the real training path); in the full profile it
 loads the shipped model unless asked to retrain. Either way it returns
 ``(model, history, info)`` with the same keys in ``info``.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def load(key: str):
         ValueError: For an unknown key, or a missing, corrupt or mismatched
             file; the message names the fix.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     recipe = recipes.get(key)
     path = store.verified_path(key, recipe.command)
@@ -188,7 +188,7 @@ def train_or_load(
         ``settings``, ``data_source`` and ``results`` (the shipped model's
         recorded figures, or ``None`` when freshly trained).
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     shipped_recipe = recipes.get(key)
     if not isinstance(shipped_recipe, recipes.GanRecipe | recipes.VaeRecipe):

@@ -10,7 +10,7 @@
 - :func:`save_float16` and :func:`load_float16` store any model's weights at half
   size, which keeps the shipped files small.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ own inputs, prints one ``PASS`` or ``FAIL`` line whose feedback names the
 mistake, and returns ``True`` or ``False``. The references are computed here,
 independently of ``course_lib.vq`` and ``course_lib.token_sampling``.
 
-Introduced in notebooks/06_images_as_tokens.ipynb.
+Introduced in notebooks/07_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _distances(vectors, codebook):
 def check_nearest_code(nearest_code) -> bool:
     """Check ``nearest_code(vectors (n, D), codebook (K, D)) -> indices (n,)``.
 
-    Introduced in notebooks/06_images_as_tokens.ipynb.
+    Introduced in notebooks/07_images_as_tokens.ipynb.
     """
     name = "nearest code"
     vectors, codebook = _inputs()
@@ -119,7 +119,7 @@ CALL_CASES = {
 def check_sequential_calls(sequential_calls) -> bool:
     """Check ``sequential_calls(sampler, steps) -> int`` on every family.
 
-    Introduced in notebooks/06_images_as_tokens.ipynb.
+    Introduced in notebooks/07_images_as_tokens.ipynb.
     """
     name = "sequential calls"
     answers = {}

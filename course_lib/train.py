@@ -3,14 +3,14 @@
 Usage::
 
     python -m course_lib.train classifier           # the evaluation classifier
-    python -m course_lib.train gan --profile full   # the DCGAN of notebook 04
-    python -m course_lib.train vae --profile full   # the VAE of notebook 05
-    python -m course_lib.train tokens --profile full  # notebook 06's token models
+    python -m course_lib.train gan --profile full   # the DCGAN of notebook 05
+    python -m course_lib.train vae --profile full   # the VAE of notebook 06
+    python -m course_lib.train tokens --profile full  # notebook 07's token models
 
 Each trains exactly its recipe (``course_lib.recipes``); the commands live in
 ``course_lib.ship``, and this module only parses the command line.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations

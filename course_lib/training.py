@@ -10,7 +10,7 @@
   run; the GAN and the VAE train through it.
 - :func:`adam` gives the optimizer for a precision (loss scaling for float16).
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         initial_seconds: Training time before this ``fit`` call, so that the
             stored ``seconds`` is the whole run's.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class NaNGuard(keras.callbacks.Callback):
         raise_error: Raise :class:`NonFiniteLossError` (the default) rather than
             only setting ``model.stop_training``.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
 
     def __init__(self, raise_error: bool = True):
@@ -152,7 +152,7 @@ class SampleGrid(keras.callbacks.Callback):
         frames: A list of uint8 grids (H, W), one per recorded epoch.
         epochs: The epoch number (1-based) of each frame.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
 
     def __init__(self, latent, decode=None, value_range="-1,1", every=1, columns=8):
@@ -227,7 +227,7 @@ def fit_with_checkpoints(
         ``initial_epoch``, ``seconds`` (this call's training time) and
         ``total_seconds`` (the whole run's, across interruptions).
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     directory = Path(directory)
     state = checkpoints.read_checkpoint_state(directory)

@@ -14,7 +14,7 @@ of samples ``K`` grows.
 The networks are ``models.vae_encoder`` and ``models.vae_decoder``; the shipped
 recipe is ``recipes.VAE``.
 
-Introduced in notebooks/05_vae_training.ipynb.
+Introduced in notebooks/06_vae_training.ipynb.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class VAE(keras.Model):
         beta: Weight of the KL term (1 gives the ELBO; > 1 is the beta-VAE).
         seed: Seed of the reparameterisation noise.
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
 
     def __init__(self, encoder, decoder, latent_dim=None, beta=1.0, seed=None, **kw):
@@ -214,7 +214,7 @@ class VAE(keras.Model):
 def uncompiled_vae(latent_dim: int = 16) -> VAE:
     """Return a fresh, uncompiled VAE of the course's architecture (for weights I/O).
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     return VAE(models.vae_encoder(latent_dim), models.vae_decoder(latent_dim))
 
@@ -245,7 +245,7 @@ def build_vae(
     Returns:
         A compiled :class:`VAE`; ``vae.settings`` records the choices made.
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     models.check_latent_dim(latent_dim)
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
@@ -301,7 +301,7 @@ def held_out_bounds(
         A dict of float64 arrays of shape (n,) in nats: ``elbo``, ``iwae``,
         and the means ``negative_elbo`` and ``iwae_log_px`` (floats), and ``K``.
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     if np.asarray(images).dtype == np.uint8:
         raise ValueError(

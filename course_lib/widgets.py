@@ -4,7 +4,7 @@ A widget only works in a live kernel: on GitHub, or in a notebook opened without
 its kernel, it shows nothing. So every explorer here also draws a static
 matplotlib figure of the same kind of sweep, which the committed notebook shows.
 
-Introduced in notebooks/04_gan_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def latent_explorer(
     Returns:
         ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
 
-    Introduced in notebooks/04_gan_training.ipynb.
+    Introduced in notebooks/05_gan_training.ipynb.
     """
     if latent_dim is None:
         latent_dim = int(generator.inputs[0].shape[-1])
@@ -239,7 +239,7 @@ def latent_2d_explorer(decode_means, limit: float = 3.0, show_static=True):
     Returns:
         ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
 
-    Introduced in notebooks/05_vae_training.ipynb.
+    Introduced in notebooks/06_vae_training.ipynb.
     """
     if not limit > 0:
         raise ValueError(f"limit must be positive, got {limit!r}.")

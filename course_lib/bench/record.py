@@ -8,7 +8,7 @@ record's layout is documented in ``data/benchmarks/README.md`` and checked by
 ``python -m course_lib.bench`` (:mod:`course_lib.bench.__main__`) writes it to
 ``data/benchmarks/``.
 
-Introduced in notebooks/07_speed_benchmarks.ipynb.
+Introduced in notebooks/08_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ SUITE_SIZES = {
 def machine_line(record: dict) -> str:
     """Return the line naming the machine a validated record ran on (its CPU/GPU).
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     return record["hardware"][MACHINE_KEYS[record["schema_version"]]]
 
@@ -115,7 +115,7 @@ def validate_record(record: dict) -> dict:
     Raises:
         ValueError: Naming the first missing or mistyped field.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     _check_keys(record, RECORD_KEYS, "record")
     if record["schema_version"] not in MACHINE_KEYS:
@@ -234,7 +234,7 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
     Returns:
         A record that passes :func:`validate_record`.
 
-    Introduced in notebooks/07_speed_benchmarks.ipynb.
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
     profile = config.get_profile("quick" if quick else "full")
     sizes = SUITE_SIZES[profile.name]

@@ -10,11 +10,15 @@ its own test inputs. In the notebooks each check runs in an nbgrader test cell,
 - ``core``: the shared comparison and reporting;
 - ``counts``: notebooks 00 and 01;
 - ``maths``: notebooks 02 and 03;
-- ``training``: notebooks 04 to 06.
+- ``training``: notebooks 05 to 07;
+- ``toy_gan``, ``gan_build``, ``vae_build``: the build exercises of notebooks 04,
+  05 and 06, which compare the learner's networks and ``train_step`` with the
+  library's twins.
 
 Introduced in notebooks/01_background.ipynb.
 """
 
+from course_lib.checks import gan_build, toy_gan, vae_build
 from course_lib.checks.core import (
     DEFAULT_TOLERANCE,
     NOT_IMPLEMENTED,
@@ -74,3 +78,10 @@ __all__ = [
     "check_token_count",
     "rel_error",
 ]
+
+# Each build-check module lists its own checks in its __all__.
+for _module in (toy_gan, gan_build, vae_build):
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)
+del _module

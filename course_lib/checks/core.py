@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from course_lib.config import NOT_IMPLEMENTED
+
 DEFAULT_TOLERANCE = 1e-6
-NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError` with yours."
 
 
 def rel_error(x, y) -> float:
