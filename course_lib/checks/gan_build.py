@@ -1,4 +1,5 @@
-"""Checks of the build exercises of notebooks/05_gan_training.ipynb: the learner's DCGAN, its train_step and its upgrades.
+"""Checks of the build exercises of notebooks/05_gan_training.ipynb,
+the learner's DCGAN, its train_step and its upgrades.
 
 Introduced in notebooks/05_gan_training.ipynb.
 """

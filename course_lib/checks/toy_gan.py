@@ -1,4 +1,5 @@
-"""Checks of the build exercises of notebooks/04_gan_toy.ipynb: the Keras primer and the GAN on a 2-D toy.
+"""Checks of the build exercises of notebooks/04_gan_toy.ipynb,
+the Keras primer and the GAN on a 2-D toy.
 
 Introduced in notebooks/04_gan_toy.ipynb.
 """

@@ -1,4 +1,5 @@
-"""Checks of the build exercises of notebooks/06_vae_training.ipynb: the learner's VAE: encoder, sample, decoder, loss and train_step.
+"""Checks of the build exercises of notebooks/06_vae_training.ipynb,
+the learner's VAE: encoder, sample, decoder, loss and train_step.
 
 Introduced in notebooks/06_vae_training.ipynb.
 """
