@@ -108,6 +108,26 @@ def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+def needs_kernel(notebook: Path) -> bool:
+    """Whether a notebook's saved outputs include widgets, which need a live kernel.
+
+    The others' saved outputs (text, PNG figures, errors) render without one, so
+    the browser pass only opens them; nbval has already run every cell.
+
+    Args:
+        notebook: A notebook file.
+
+    Returns:
+        ``True`` if any saved output is an ipywidgets view.
+    """
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return any(
+        WIDGET_VIEW_MIME in output.get("data", {})
+        for cell in cells
+        for output in cell.get("outputs", [])
+    )
+
+
 def _die_with_parent() -> None:
     """Ask Linux to stop the server if the test process dies (an outer timeout)."""
     try:
@@ -312,6 +332,7 @@ class NotebookReport:
     """What one notebook did in the browser. ``problems`` empty means it passed."""
 
     name: str
+    ran: bool = True
     seconds: float = 0.0
     code_cells: int = 0
     executed_cells: int = 0
@@ -330,7 +351,8 @@ class NotebookReport:
         status = "ok" if not self.problems else f"{len(self.problems)} problem(s)"
         return (
             f"{self.name}: {status} in {self.seconds:.0f} s; "
-            f"{self.executed_cells}/{self.code_cells} code cells ran, "
+            f"{self.executed_cells}/{self.code_cells} code cells "
+            f"{'ran' if self.ran else 'had run (saved outputs opened)'}, "
             f"{self.error_outputs} error outputs, "
             f"widgets {self.widgets_rendered}/{self.widget_outputs} rendered, "
             f"images {self.images_rendered}/{self.png_outputs} rendered "
@@ -542,8 +564,9 @@ def check_notebook(
     render_timeout: float = 60.0,
     screenshot_name: str | None = None,
     slider_timeout: float = SLIDER_RESPONSE_SECONDS,
+    run: bool = True,
 ) -> NotebookReport:
-    """Run one notebook in the browser and report every problem found.
+    """Run (or only render) one notebook in the browser and report every problem.
 
     The notebook is copied to ``notebooks/_browser_<name>`` under the server's
     root (git-ignored scratch, where ``course_lib`` resolves the repository's
@@ -558,13 +581,16 @@ def check_notebook(
         render_timeout: Seconds allowed for widgets and images to appear.
         screenshot_name: The screenshot's file stem; the notebook's by default.
         slider_timeout: Seconds a slider-driven widget may take to redraw.
+        run: Run all cells in the page's kernel (``True``), or only open the
+            notebook and check that its saved outputs render (``False``: for a
+            notebook whose outputs need no live kernel, see ``needs_kernel``).
 
     Returns:
         The ``NotebookReport``; its ``problems`` list is empty when all is well.
     """
     started = time.monotonic()
     notebook = Path(notebook).resolve()
-    report = NotebookReport(name=screenshot_name or notebook.stem)
+    report = NotebookReport(name=screenshot_name or notebook.stem, ran=run)
     scratch = server.root.resolve() / "notebooks" / (SCRATCH_PREFIX + notebook.name)
     shutil.copyfile(notebook, scratch)
     relative = scratch.relative_to(server.root.resolve()).as_posix()
@@ -579,23 +605,25 @@ def check_notebook(
     try:
         page.goto(server.lab_url(relative), wait_until="domcontentloaded")
         page.wait_for_function(_NOTEBOOK_READY_JS, timeout=120_000, polling=500)
-        page.evaluate(_START_RUN_ALL_JS)
-        try:
-            page.wait_for_function(
-                _RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=1000
-            )
-        except Exception as error:  # Playwright's TimeoutError
-            report.problems.append(
-                f"run-all did not finish within {run_timeout:.0f} s ({error})"
-            )
-        run_state = page.evaluate(_SAVE_JS)
+        run_state = None
+        if run:
+            page.evaluate(_START_RUN_ALL_JS)
+            try:
+                page.wait_for_function(
+                    _RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=1000
+                )
+            except Exception as error:  # Playwright's TimeoutError
+                report.problems.append(
+                    f"run-all did not finish within {run_timeout:.0f} s ({error})"
+                )
+            run_state = page.evaluate(_SAVE_JS)
         saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
         expected = _model_outputs(saved)
         _check_model(report, expected, run_state)
         _check_widget_state(report, saved)
         rendered = _wait_for_rendering(page, expected, render_timeout)
         _compare_rendering(report, rendered, expected)
-        if _exercise_sliders(page, report, slider_timeout):
+        if run and _exercise_sliders(page, report, slider_timeout):
             page.evaluate(_SAVE_JS)
             saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
             _check_widget_state(report, saved)

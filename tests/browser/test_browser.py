@@ -1,10 +1,13 @@
-"""Every course notebook runs in JupyterLab in headless Chromium, widgets render.
+"""Every course notebook renders in JupyterLab in headless Chromium; widgets work.
 
-For each ``notebooks/NN_*.ipynb``, in the quick profile: open it in JupyterLab
-in Debian's Chromium, run all cells, then check the saved notebook model (no
-error outputs, every code cell ran) and the page (every widget output became a
-widget view, every PNG output a loaded image). A screenshot of each notebook goes
-to ``build/screenshots/``.
+For each ``notebooks/NN_*.ipynb``: open it in JupyterLab in Debian's Chromium and
+check the notebook model (no error outputs, every code cell ran) and the page
+(every widget output became a widget view, every PNG output a loaded image, and
+sliders redraw their figures). A notebook with widgets is run (all cells, quick
+profile), since widgets need a live kernel; the others are only opened, and their
+saved full-profile outputs must render: nbval has already run every cell of every
+notebook, so running them a second time here would test nothing new. A
+screenshot of each notebook goes to ``build/screenshots/``.
 
 The checker's own tests come first: a working fixture must pass, and a widget
 that cannot render, a slider that drives nothing, a missing widget extension,
@@ -19,6 +22,7 @@ from browser_support import (
     LabServer,
     check_notebook,
     course_notebooks,
+    needs_kernel,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -89,6 +93,22 @@ def test_checker_fails_on_error_output(
     assert any(problem == "cell 4 did not run" for problem in report.problems), problems
 
 
+def test_render_only_check_shows_saved_figures_and_catches_saved_errors(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    notebook = FIXTURES / "saved_outputs.ipynb"
+    assert not needs_kernel(notebook)
+    assert needs_kernel(FIXTURES / "widgets_ok.ipynb") is False  # never run: no outputs
+    report = check_notebook(
+        browser_context, lab_server, notebook, screenshot_dir / "fixtures", run=False
+    )
+    record_report(report)
+    problems = _problems_text(report)
+    assert (report.png_outputs, report.images_rendered) == (1, 1), problems
+    assert report.executed_cells == report.code_cells == 3, problems
+    assert report.problems == ["cell 3 output an error: ValueError: saved failure"]
+
+
 def test_checker_fails_without_widget_extension(
     browser_requirements, browser_context, screenshot_dir, record_report
 ):
@@ -116,7 +136,10 @@ def test_checker_fails_without_widget_extension(
 def test_notebook_runs_and_renders_in_browser(
     notebook, lab_server, browser_context, screenshot_dir, record_report
 ):
-    report = check_notebook(browser_context, lab_server, notebook, screenshot_dir)
+    run = needs_kernel(notebook)
+    report = check_notebook(
+        browser_context, lab_server, notebook, screenshot_dir, run=run
+    )
     record_report(report)
     assert not report.problems, _problems_text(report)
     assert report.executed_cells == report.code_cells > 0
