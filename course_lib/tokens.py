@@ -32,9 +32,22 @@ SAMPLERS = ("autoregressive", "maskgit")
 RECIPE = recipes.TOKENS
 
 
-def epochs(recipe_epochs: dict, profile: config.Profile) -> int:
-    """Return the epoch count of one of the recipe's per-profile dicts."""
-    return int(recipe_epochs[profile.name])
+def epochs(stage, profile: config.Profile, recipe=RECIPE) -> int:
+    """Return the epoch count of a training stage: its steps / steps_per_epoch.
+
+    Args:
+        stage: ``"tokenizer"``, ``"prior"``, ``"maskgit"`` or ``"diffusion"``
+            (``recipes.stages``); a per-profile dict of epochs, the old form, is
+            read as it is.
+        profile: The run's profile.
+        recipe: A ``recipes.TokensRecipe``.
+
+    Returns:
+        The number of epochs (passes over the offline digits).
+    """
+    if isinstance(stage, dict):
+        return int(stage[profile.name])
+    return recipes.epochs(recipe, profile, stage)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")

@@ -11,7 +11,10 @@ course_lib.train tokens``) trains, resumably and with progress printed:
 It measures what it ships (the float16 files loaded back) with
 ``evaluation.sample_report`` and, in the full profile, writes
 ``tokens.weights.h5``, ``latent_diffusion.weights.h5``, their histories and the
-``tokens`` and ``latent_diffusion`` manifest entries.
+``tokens`` and ``latent_diffusion`` manifest entries. Each stage takes its
+recipe's budget of optimizer steps (``recipes.steps(recipe, profile, stage)``)
+whatever the number of digits: on the offline 4,000 that is the shipped run,
+epoch for epoch; on the 60,000 each epoch is a part of the data.
 
 Introduced in notebooks/07_images_as_tokens.ipynb.
 """
@@ -21,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import math
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from course_lib import (
     hardware,
     latent_diffusion,
     pixels,
+    recipes,
     shipped,
     store,
     token_data,
@@ -49,16 +52,21 @@ SAMPLE_SEED = 1
 USAGE_IMAGES = 2000
 # Written beside a stage's checkpoints when it finishes: its extra records.
 RECORDS_FILE = "stage_records.json"
+STAGES = recipes.stages(tokens.RECIPE)
 
 
-def _fit_or_restore(model, dataset, epochs, directory, records=None, **options):
+def _fit_or_restore(model, dataset, budget, directory, records=None, **options):
     """Fit resumably; a stage that finished (records written) is restored, not
     redone, so a failure in a later stage never costs the earlier ones.
+
+    Args:
+        budget: ``(recipe, profile, stage)``: the stage's steps and epochs.
 
     Returns:
         ``(history, info, records)``; ``records`` is what ``records()`` returned
         after training (or the stored copy when restored).
     """
+    epochs = recipes.epochs(*budget)
     directory = Path(directory)
     state = checkpoints.read_checkpoint_state(directory)
     if state and state["epoch"] >= epochs and (directory / RECORDS_FILE).exists():
@@ -69,7 +77,12 @@ def _fit_or_restore(model, dataset, epochs, directory, records=None, **options):
         stored = store.read_json(directory / RECORDS_FILE)
         return state["history"], info, stored["records"]
     history, info = training.fit_with_checkpoints(
-        model, dataset, epochs, directory, **options
+        model,
+        dataset,
+        epochs,
+        directory,
+        steps_per_epoch=recipes.steps_per_epoch(*budget),
+        **options,
     )
     extra = records() if records else None
     store.write_json(directory / RECORDS_FILE, {"records": extra})
@@ -82,7 +95,7 @@ def train_tokenizer(images, recipe, profile, directory, reseed=None, verbose=2):
     Args:
         images: Binarised float32 digits (n, 28, 28, 1).
         recipe: A ``tokens.TokensRecipe``.
-        profile: The run's profile (epochs).
+        profile: The run's profile (steps).
         directory: The checkpoint folder.
         reseed: Re-seed dead codes (default: the recipe's choice).
         verbose: Passed to ``fit``.
@@ -99,7 +112,7 @@ def train_tokenizer(images, recipe, profile, directory, reseed=None, verbose=2):
     history, info, records = _fit_or_restore(
         model,
         data.make_dataset(images, recipe.batch_size),
-        tokens.epochs(recipe.tokenizer_epochs, profile),
+        (recipe, profile, "tokenizer"),
         directory,
         lambda: usage.records,
         callbacks=[usage],
@@ -125,7 +138,7 @@ def train_prior(
         validation_sequences: Tokens of held-out digits (for the validation
             loss in nats per token).
         recipe: A ``tokens.TokensRecipe``.
-        profile: The run's profile (epochs).
+        profile: The run's profile (steps).
         causal: Which prior.
         directory: The checkpoint folder.
         seed: Seed of the data order, masks and dropout.
@@ -142,13 +155,11 @@ def train_prior(
             f"sequences must have shape (n, {vq.TOKENS}), got {sequences.shape}. "
             "Fix: reshape the (n, 7, 7) tokens with tokens.reshape(-1, 49)."
         )
-    epochs = tokens.epochs(
-        recipe.prior_epochs if causal else recipe.maskgit_epochs, profile
-    )
+    budget = (recipe, profile, "prior" if causal else "maskgit")
     model = tokens.build_prior(recipe, causal, seed)
-    steps = epochs * math.ceil(len(sequences) / recipe.batch_size)
+    # The decay spans the whole budget, whatever the number of sequences.
     schedule = keras.optimizers.schedules.CosineDecay(
-        recipe.learning_rate, max(steps, 1), alpha=0.05
+        recipe.learning_rate, recipes.steps(*budget), alpha=0.05
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
@@ -158,7 +169,7 @@ def train_prior(
     history, info, _ = _fit_or_restore(
         model,
         token_data.prior_dataset(sequences, recipe, causal, True, seed),
-        epochs,
+        budget,
         directory,
         verbose=verbose,
         validation_data=token_data.prior_dataset(
@@ -190,7 +201,7 @@ def train_latent_diffusion(vae_model, images, recipe, profile, directory, verbos
     history, info, _ = _fit_or_restore(
         model,
         dataset,
-        tokens.epochs(recipe.diffusion_epochs, profile),
+        (recipe, profile, "diffusion"),
         directory,
         verbose=verbose,
     )
@@ -332,6 +343,7 @@ def ship(profile: config.Profile, seed: int = config.DEFAULT_SEED) -> dict:
         "command": recipe.command,
         "data_source": mnist.source,
         "train_images": len(images),
+        "steps": {stage: recipes.steps(recipe, profile, stage) for stage in STAGES},
         "seed": seed,
         "training_seconds": seconds,
         "trained_on": datetime.date.today().isoformat(),

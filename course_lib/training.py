@@ -6,8 +6,11 @@
   that names the fix; the last good checkpoint is left untouched.
 - :class:`SampleGrid` decodes fixed latent vectors after every epoch, so the
   frames show one set of samples improving (and can be written as a GIF).
-- :func:`fit_with_checkpoints` runs ``fit`` with both, resuming an unfinished
-  run; the GAN and the VAE train through it.
+- :func:`fit_steps` runs ``fit`` for a fixed number of optimizer steps,
+  ``epochs x steps_per_epoch``, whatever the dataset's size (the recipes'
+  budgets, ``course_lib.recipes``).
+- :func:`fit_with_checkpoints` runs it with both callbacks, resuming an
+  unfinished run; the GAN and the VAE train through it.
 - :func:`adam` gives the optimizer for a precision (loss scaling for float16).
 
 Introduced in notebooks/05_gan_training.ipynb.
@@ -196,6 +199,81 @@ class SampleGrid(keras.callbacks.Callback):
             self.record(epoch + 1)
 
 
+def batches_per_pass(dataset) -> int | None:
+    """Return the batches of one pass over a ``tf.data`` dataset (``None``: unknown
+    or infinite)."""
+    count = int(dataset.cardinality())
+    return count if count >= 0 else None
+
+
+def fit_steps(
+    model: keras.Model,
+    dataset,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    initial_epoch: int = 0,
+    **fit_options,
+):
+    """Run ``model.fit`` for exactly ``epochs x steps_per_epoch`` optimizer steps.
+
+    When one pass over ``dataset`` is ``steps_per_epoch`` batches (the recipes'
+    budgets on the offline 4,000 digits), this is ``fit(dataset, epochs)``
+    itself, the run that made the shipped weights, batch order included. On
+    any other size (the 60,000 digits of the full MNIST) the dataset is
+    repeated and each epoch is ``steps_per_epoch`` batches of that stream: a
+    part of one pass, or more than one. A resumed run (``initial_epoch``) skips
+    the batches its earlier epochs took, so it sees the uninterrupted stream.
+
+    The two are kept apart because they are not the same run: Keras 3 starts
+    each epoch of a finite dataset with a fresh iterator (and a fresh shuffle),
+    and ``dataset.repeat()`` shuffles its passes in another order.
+
+    Args:
+        model: A compiled model.
+        dataset: A ``tf.data.Dataset`` of batches (or, with ``steps_per_epoch``
+            ``None``, anything ``fit`` takes).
+        epochs: The epochs of the whole run.
+        steps_per_epoch: Batches per epoch; ``None``: one pass, as ``fit`` does.
+        initial_epoch: The epochs already done (when resuming).
+        **fit_options: More ``fit`` arguments (``callbacks``, ``verbose``,
+            ``validation_data``).
+
+    Returns:
+        The ``keras.callbacks.History`` of ``fit``.
+
+    Raises:
+        ValueError: If ``steps_per_epoch`` is not a positive integer, the data
+            is not a ``tf.data.Dataset``, or the model's ``steps_per_execution``
+            does not divide ``steps_per_epoch`` (Keras would then run more steps).
+
+    Introduced in notebooks/05_gan_training.ipynb.
+    """
+    options = {"epochs": epochs, "initial_epoch": initial_epoch, **fit_options}
+    if steps_per_epoch is None:
+        return model.fit(dataset, **options)
+    if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+        raise ValueError(
+            f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
+        )
+    if not hasattr(dataset, "cardinality"):  # not a tf.data.Dataset
+        raise ValueError(
+            "A step budget needs a tf.data.Dataset of batches. Fix: pass "
+            "data.make_dataset(images, batch_size), or steps_per_epoch=None."
+        )
+    if batches_per_pass(dataset) == steps_per_epoch:
+        return model.fit(dataset, **options)
+    per_call = int(getattr(model, "steps_per_execution", 1) or 1)
+    if steps_per_epoch % per_call:
+        raise ValueError(
+            f"steps_per_execution={per_call} does not divide steps_per_epoch="
+            f"{steps_per_epoch}, so an epoch would run more steps than its budget. "
+            "Fix: build the model with a steps_per_execution that divides it "
+            "(1 always does)."
+        )
+    stream = dataset.repeat().skip(initial_epoch * steps_per_epoch)
+    return model.fit(stream, steps_per_epoch=steps_per_epoch, **options)
+
+
 def fit_with_checkpoints(
     model: keras.Model,
     dataset,
@@ -204,13 +282,17 @@ def fit_with_checkpoints(
     resume: bool = True,
     callbacks=(),
     verbose="auto",
+    steps_per_epoch: int | None = None,
     **fit_options,
 ) -> tuple[dict, dict]:
     """Run ``model.fit`` with atomic checkpoints and a NaN guard, resuming if possible.
 
     An unfinished run in ``directory`` (fewer than ``epochs`` epochs) is resumed:
     weights, optimizer state, noise seed, epoch counter and history. A finished
-    run, or ``resume=False``, starts afresh.
+    run, or ``resume=False``, starts afresh. With ``steps_per_epoch`` the run
+    is exactly ``epochs x steps_per_epoch`` optimizer steps whatever the
+    dataset's size (:func:`fit_steps`); a checkpoint's epoch is then that many
+    steps.
 
     Args:
         model: A compiled model (any ``keras.Model``).
@@ -220,6 +302,8 @@ def fit_with_checkpoints(
         resume: Whether to continue an unfinished run.
         callbacks: More callbacks (e.g. ``SampleGrid``).
         verbose: Passed to ``fit``.
+        steps_per_epoch: Batches per epoch (``None``: one pass over
+            ``dataset``, as ``fit`` does).
         **fit_options: More ``fit`` arguments (e.g. ``validation_data``).
 
     Returns:
@@ -244,10 +328,12 @@ def fit_with_checkpoints(
     )
     all_callbacks = [NaNGuard(), checkpoint, *callbacks]
     start = time.perf_counter()
-    model.fit(
+    fit_steps(
+        model,
         dataset,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
+        epochs,
+        steps_per_epoch,
+        initial_epoch,
         callbacks=all_callbacks,
         verbose=verbose,
         **fit_options,

