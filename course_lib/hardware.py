@@ -15,17 +15,30 @@ measurements in notebooks/08_speed_benchmarks.ipynb (stored in
   float32 loop on a quiet machine) but was never measured below 1.
 - Any other CPU keeps ``"float32"``: without matrix units, bfloat16 only adds
   casts (and float16 is slower than float32 on CPUs).
-- A GPU of compute capability 8.0 or newer (Ampere, Hopper) uses
-  ``"mixed_bfloat16"`` for the same reason; an older GPU uses ``"float32"``, since
-  float16 would need loss scaling inside the custom ``train_step``. The GPU rules
-  are not measured in this course (no GPU was available); they follow the
-  vendors' guidance.
+- A GPU of compute capability 8.0 or newer (Ampere such as the A100, Hopper such
+  as the H100) has bfloat16 tensor cores, so it uses ``"mixed_bfloat16"`` for
+  the same reason.
+- A GPU of compute capability 7.x (Volta such as the V100, Turing such as
+  Colab's T4, 7.5) has float16 tensor cores but no bfloat16 ones, so it uses
+  ``"mixed_float16"``. float16's exponent range is small (its largest value is
+  65504, its smallest normal one 6e-5), so small gradients would flush to zero:
+  ``training.adam`` then wraps the optimizer in a ``LossScaleOptimizer``, and
+  the GAN's and the VAE's ``train_step`` multiply their losses by its dynamic
+  scale (``optimizer.scale_loss``), which it lowers whenever a step overflows
+  (that step is skipped). tests/test_precision.py checks both on the CPU.
+- An older GPU (no tensor cores) keeps ``"float32"``, as does a GPU whose
+  compute capability cannot be read. The GPU rules are not measured in this
+  course (no GPU was available); they follow the vendors' guidance.
 - XLA (``jit_compile``) is off on CPUs: measured, it was slower than plain
   ``tf.function`` for DCGAN sampling (0.55-0.85x) and training (about 0.6x),
   because it replaces oneDNN's convolutions with its own. On a GPU it is on.
 - ``steps_per_execution`` stays 1: a DCGAN step at batch 256 takes hundreds of
   milliseconds, so the per-step dispatch it saves is small, and one (busy-machine)
   measurement of 4 steps per execution showed no gain.
+
+Under a ``tf.distribute.MirroredStrategy``, ``build_scope`` builds inside its
+scope, and ``replica_share`` gives each replica its own rows of a random draw
+(tests/test_replicas.py checks two replicas on a CPU).
 
 Introduced in notebooks/08_speed_benchmarks.ipynb.
 """
@@ -110,21 +123,83 @@ def has_bfloat16_matrix_units(flags: set[str] | None = None) -> bool:
     return any(flag in flags for flag in BFLOAT16_MATRIX_FLAGS)
 
 
+# GPU compute capabilities from which a half-precision policy pays off.
+GPU_BFLOAT16_CAPABILITY = (8, 0)  # Ampere and newer: bfloat16 tensor cores.
+GPU_FLOAT16_CAPABILITY = (7, 0)  # Volta and Turing: float16 tensor cores only.
+DEVICE_KINDS = ("CPU", "GPU")
+
+
+def _capability_tuple(compute_capability) -> tuple[int, int] | None:
+    """Read ``(7, 5)``, ``[7, 5]``, ``"7.5"`` or ``None`` as a tuple of two ints."""
+    if compute_capability is None:
+        return None
+    try:
+        if isinstance(compute_capability, str):
+            compute_capability = compute_capability.split(".")
+        major, minor = (int(part) for part in compute_capability)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"compute_capability must be (major, minor) such as (7, 5), or "
+            f'"7.5", or None where unknown; got {compute_capability!r}.'
+        ) from None
+    return major, minor
+
+
+def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=()) -> str:
+    """Apply the precision rules of this module's docstring to a described device.
+
+    A pure function of its arguments, so the rules can be tested for machines
+    the tests do not run on (a T4, an A100, an AMX CPU).
+
+    Args:
+        device_kind: ``"GPU"`` or ``"CPU"`` (either case): the device that
+            trains.
+        compute_capability: The GPU's ``(major, minor)``, e.g. ``(7, 5)`` for a
+            T4, or ``"7.5"``; ``None`` where unknown (ignored for a CPU).
+        cpu_flags: The CPU's feature flags (from ``/proc/cpuinfo``); only used
+            for a CPU.
+
+    Returns:
+        ``"mixed_bfloat16"``, ``"mixed_float16"`` or ``"float32"``.
+
+    Raises:
+        ValueError: If the device kind or the compute capability is unreadable.
+
+    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    """
+    kind = str(device_kind).upper()
+    if kind not in DEVICE_KINDS:
+        raise ValueError(
+            f"device_kind must be one of {DEVICE_KINDS}, got {device_kind!r}. "
+            'Fix: pass "GPU" when a GPU trains, "CPU" otherwise.'
+        )
+    if kind == "CPU":
+        flags = set(cpu_flags or ())
+        return "mixed_bfloat16" if has_bfloat16_matrix_units(flags) else "float32"
+    capability = _capability_tuple(compute_capability)
+    if capability is None:
+        return "float32"
+    if capability >= GPU_BFLOAT16_CAPABILITY:
+        return "mixed_bfloat16"
+    if capability >= GPU_FLOAT16_CAPABILITY:
+        return "mixed_float16"
+    return "float32"
+
+
 def choose_policy(compute_capability: tuple[int, int] | None, flags: set[str]) -> str:
-    """Apply the precision rules of this module's docstring to a described machine.
+    """Apply the precision rules to a GPU's capability, or to a CPU (``None``).
 
     Args:
         compute_capability: The GPU's ``(major, minor)``, or ``None`` for a CPU.
         flags: The CPU's feature flags.
 
     Returns:
-        ``"mixed_bfloat16"`` or ``"float32"``.
+        As :func:`recommend_precision`.
 
     Introduced in notebooks/08_speed_benchmarks.ipynb.
     """
-    if compute_capability is not None:
-        return "mixed_bfloat16" if compute_capability >= (8, 0) else "float32"
-    return "mixed_bfloat16" if has_bfloat16_matrix_units(flags) else "float32"
+    kind = "CPU" if compute_capability is None else "GPU"
+    return recommend_precision(kind, compute_capability, flags)
 
 
 def fastest_safe_policy() -> str:
@@ -132,6 +207,7 @@ def fastest_safe_policy() -> str:
 
     Returns:
         ``"mixed_bfloat16"`` on an AMX CPU or a GPU of compute capability 8.0+,
+        ``"mixed_float16"`` on a GPU of compute capability 7.x (a T4, a V100),
         ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides the choice.
 
     Introduced in notebooks/08_speed_benchmarks.ipynb.
@@ -144,7 +220,8 @@ def fastest_safe_policy() -> str:
                 "mixed_bfloat16 or mixed_float16."
             )
         return override
-    return choose_policy(gpu_compute_capability(), cpu_flags())
+    kind = "GPU" if gpu_names() else "CPU"
+    return recommend_precision(kind, gpu_compute_capability(), cpu_flags())
 
 
 def recommended_settings() -> dict:
@@ -223,6 +300,32 @@ def build_scope(precision: str, strategy=None):
             yield
     finally:
         keras.config.set_dtype_policy(previous_policy)
+
+
+def replica_share(draw, rows):
+    """Draw random rows for the whole global batch; return this replica's share.
+
+    Under a ``MirroredStrategy`` every replica holds the same seed state, so a
+    draw made inside ``train_step`` is the same on all of them, and the shares
+    of a global batch would share their noise. Drawing the global batch's rows
+    on each replica and keeping rows ``r * rows`` to ``(r + 1) * rows`` on
+    replica ``r`` gives each replica its own rows: the ones a one-device step
+    would have drawn for those images. Outside a strategy's replicas (one replica,
+    or cross-replica code) it is ``draw(rows)``.
+
+    Args:
+        draw: ``draw(n)`` returns ``n`` random rows (a tensor with n first).
+        rows: The rows this replica needs (its share of the batch).
+
+    Returns:
+        This replica's ``rows`` rows.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    context = tf.distribute.get_replica_context()  # None: in cross-replica code.
+    if replicas == 1 or context is None:
+        return draw(rows)
+    replica = context.replica_id_in_sync_group
+    return draw(rows * replicas)[replica * rows : (replica + 1) * rows]
 
 
 # ------------------------------------------------------------ the machine, once

@@ -6,18 +6,56 @@ from course_lib import hardware
 
 
 @pytest.mark.parametrize(
+    ("device", "kind", "capability", "flags", "expected"),
+    [
+        ("Colab T4 (Turing)", "GPU", (7, 5), set(), "mixed_float16"),
+        ("V100 (Volta)", "GPU", (7, 0), set(), "mixed_float16"),
+        ("A100 (Ampere)", "GPU", (8, 0), set(), "mixed_bfloat16"),
+        ("RTX 3090 (Ampere)", "gpu", "8.6", set(), "mixed_bfloat16"),
+        ("H100 (Hopper)", "GPU", (9, 0), {"amx_bf16"}, "mixed_bfloat16"),
+        ("P100 (Pascal, no tensor cores)", "GPU", (6, 0), set(), "float32"),
+        ("a GPU of unknown capability", "GPU", None, {"amx_bf16"}, "float32"),
+        ("AVX2 CPU", "CPU", None, {"avx2", "fma"}, "float32"),
+        ("AVX-512 bf16 CPU, no AMX", "CPU", None, {"avx512_bf16"}, "float32"),
+        ("AMX CPU", "CPU", None, {"amx_tile", "amx_bf16"}, "mixed_bfloat16"),
+        ("AMX CPU (capability ignored)", "cpu", (7, 5), {"amx_bf16"}, "mixed_bfloat16"),
+    ],
+)
+def test_recommend_precision_for_described_devices(
+    device, kind, capability, flags, expected
+):
+    assert hardware.recommend_precision(kind, capability, flags) == expected, device
+
+
+def test_recommend_precision_rejects_unreadable_descriptions():
+    with pytest.raises(ValueError, match="device_kind"):
+        hardware.recommend_precision("TPU", None, set())
+    with pytest.raises(ValueError, match="compute_capability"):
+        hardware.recommend_precision("GPU", "Turing", set())
+
+
+@pytest.mark.parametrize(
     ("capability", "flags", "expected"),
     [
         (None, {"avx2", "fma"}, "float32"),
         (None, {"avx512f", "avx512_bf16"}, "float32"),  # no matrix units
         (None, {"avx512f", "amx_tile", "amx_bf16"}, "mixed_bfloat16"),
-        ((7, 5), set(), "float32"),
+        ((7, 5), set(), "mixed_float16"),
         ((8, 0), set(), "mixed_bfloat16"),
         ((9, 0), {"amx_bf16"}, "mixed_bfloat16"),
     ],
 )
 def test_choose_policy_rules(capability, flags, expected):
     assert hardware.choose_policy(capability, flags) == expected
+
+
+def test_recommended_settings_pick_float16_on_a_t4(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["/physical_device:GPU:0"])
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: (7, 5))
+    settings = hardware.recommended_settings()
+    assert settings["precision"] == "mixed_float16"
+    assert settings["jit_compile"] is True
 
 
 def test_has_bfloat16_matrix_units():
@@ -36,8 +74,9 @@ def test_recommended_settings_format():
 
 
 def test_recommended_settings_follow_this_machine():
-    expected = hardware.choose_policy(
-        hardware.gpu_compute_capability(), hardware.cpu_flags()
+    kind = "GPU" if hardware.gpu_names() else "CPU"
+    expected = hardware.recommend_precision(
+        kind, hardware.gpu_compute_capability(), hardware.cpu_flags()
     )
     assert hardware.recommended_settings()["precision"] == expected
 
@@ -111,3 +150,16 @@ def test_machine_summary_names_the_gpus_when_present(monkeypatch):
     monkeypatch.setattr(hardware, "gpu_details", lambda: [])
     monkeypatch.setattr(hardware, "cpu_model", lambda: "Test CPU")
     assert hardware.machine_summary().startswith("CPU: Test CPU (")
+
+
+def test_replica_share_outside_a_strategy_is_the_plain_draw():
+    import numpy as np
+
+    calls = []
+
+    def draw(rows):
+        calls.append(rows)
+        return np.arange(rows)
+
+    assert list(hardware.replica_share(draw, 5)) == [0, 1, 2, 3, 4]
+    assert calls == [5]  # two replicas: tests/test_replicas.py

@@ -1,0 +1,133 @@
+"""Two-replica training on a CPU: a ``MirroredStrategy`` step equals the one-device
+step on the same global batch, and ``fit`` runs end to end under it.
+
+TensorFlow fixes its logical devices when it first initialises them, and this
+test process has long done so; so the two logical CPUs live in a fresh process,
+``tests/replica_check.py``, which prints its measurements as JSON.
+
+How the noise is fixed: each replica draws its own random numbers inside
+``train_step`` (the same ones, see below), so the GAN is compared through
+``d_step`` and ``g_step`` called with a given z, split between the replicas as
+the batch is; the VAE's ``train_step`` runs as it is, on a copy of the model
+whose reparameterisation noise is a fixed array (row i for image i). D's
+dropout is off in both copies, since its masks are random too.
+
+Tolerance: the replicas' gradients are summed by an all-reduce, in another order
+than one device sums its batch, so float32's rounding (u = 2**-24 ~ 6e-8) enters
+differently, amplified by the cancellation in each gradient (a sum of terms of
+both signs, as in tests/test_precision.py). We allow a relative difference of
+1e-3 over each variable's step (measured: ~3e-5 for the GAN, ~3e-6 for the
+VAE); a wrong scaling of the replicas' losses would give 1 (twice the step) and
+per-replica batch statistics give ~0.85.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("replica_check.py")
+TOLERANCE = 1e-3
+
+
+def _run_checks(*names):
+    arguments = [sys.executable, str(SCRIPT)]
+    for name in names:
+        arguments += ["--check", name]
+    done = subprocess.run(
+        arguments, capture_output=True, text=True, timeout=300, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    if done.returncode != 0 or not lines:
+        pytest.fail(
+            f"{SCRIPT.name} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1].removeprefix("RESULTS "))
+
+
+@pytest.fixture(scope="module")
+def steps():
+    return _run_checks(
+        "gan_step",
+        "gan_step_synchronized",
+        "vae_step",
+        "replica_noise",
+        "overflow_on_one_replica",
+        "replica_share",
+    )
+
+
+def test_two_replica_gan_step_equals_the_one_device_step(steps):
+    # G's batch norm synchronised across the replicas, as one device normalises
+    # with the whole batch; then only _scale_for_replicas and the all-reduce of
+    # the gradients are being compared.
+    result = steps["gan_step_synchronized"]
+    assert result["replicas"] == 2
+    assert result["max_relative_difference"] < TOLERANCE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="models.dcgan_generator's BatchNormalization layers are not synchronized: "
+    "under MirroredStrategy each replica normalises with its half of the batch "
+    "(measured difference ~0.85). Fix: BatchNormalization(synchronized=True) when "
+    "built under a multi-replica strategy.",
+)
+def test_two_replica_dcgan_step_as_built_equals_the_one_device_step(steps):
+    assert steps["gan_step"]["max_relative_difference"] < TOLERANCE
+
+
+def test_two_replica_vae_step_equals_the_one_device_step(steps):
+    result = steps["vae_step"]
+    assert result["replicas"] == 2
+    assert result["max_relative_difference"] < TOLERANCE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="every replica holds the same SeedGenerator state, so GAN.sample_latent "
+    "gives each replica the same z: the two halves of a global batch share their "
+    "noise. Fix: draw it through hardware.replica_share in GAN.sample_latent.",
+)
+def test_replicas_draw_different_gan_noise(steps):
+    assert not steps["replica_noise"]["gan_same_noise"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="every replica holds the same SeedGenerator state, so VAE.reparameterise "
+    "gives each replica the same eps. Fix: draw it through "
+    "hardware.replica_share in VAE.reparameterise.",
+)
+def test_replicas_draw_different_vae_noise(steps):
+    assert not steps["replica_noise"]["vae_same_noise"]
+
+
+def test_replica_share_gives_each_replica_its_rows_of_the_global_draw(steps):
+    result = steps["replica_share"]
+    assert result["distinct"] and result["rows_of_one_draw"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras 3's LossScaleOptimizer checks only replica 0's gradients for "
+    "inf/NaN under MirroredStrategy, so an overflow on replica 1 is applied and "
+    "the weights become infinite. Fix: a LossScaleOptimizer in training.adam whose "
+    "check_finite all-reduces the replicas' verdicts.",
+)
+def test_a_float16_overflow_on_one_replica_skips_the_step(steps):
+    result = steps["overflow_on_one_replica"]
+    assert result["finite_weights"] and result["unchanged"]
+    assert result["scale_after"] == result["scale_before"] / 2
+
+
+def test_fit_runs_end_to_end_on_two_replicas():
+    results = _run_checks("fit_runs")["fit_runs"]
+    for name in ("gan", "vae"):
+        result = results[name]
+        assert result["replicas"] == 2, name
+        assert result["steps"] == 2, name  # 32 images in global batches of 16
+        assert result["finite_losses"] and result["finite_weights"], name
+        assert result["changed"], name
