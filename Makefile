@@ -40,12 +40,12 @@ test: unit-tests notebook-tests browser-tests
 
 unit-tests: venv
 	COURSE_PROFILE=quick timeout $(UNIT_TIMEOUT) $(BIN)/python -m pytest -n $(JOBS) tests \
-		--ignore=tests/browser
+		--ignore=tests/browser --durations=12
 
 notebook-tests: venv
 	COURSE_PROFILE=quick timeout $(NBVAL_TIMEOUT) $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		-n $(JOBS) --dist loadfile notebooks
+		-n $(JOBS) --dist loadfile notebooks --durations=5
 
 # One JupyterLab and one Chromium, notebooks one after another (skipped, with the
 # reason, where Chromium or Playwright is missing).
