@@ -30,9 +30,12 @@ MACHINE_KEYS = {1: "device", 2: "summary"}
 TARGETS = {
     "sampling_fraction_of_fp32_peak": (0.9, ">="),
     "batched_over_article_predict": (100.0, ">="),
-    "batch1_latency_ms": (5.0, "<="),
-    "build_gan_over_reference_fp32": (1.3, ">="),
+    "batch1_latency_ms": (3.0, "<="),
+    "build_gan_over_reference_fp32": (1.0, ">="),
 }
+# Where recommended_settings() picks bfloat16 (matrix units for it), fit must
+# beat the float32 loop by more than where it keeps float32.
+BFLOAT16_TRAINING_TARGET = 1.3
 RESULT_KEYS = {
     "name": str,
     "items_per_call": (int, float),
@@ -151,8 +154,13 @@ def validate_record(record: dict) -> dict:
     return record
 
 
-def target_rows(peaks, sampling, training) -> list[dict]:
+def target_rows(peaks, sampling, training, precision: str = "float32") -> list[dict]:
     """Compute the four performance targets from measured results.
+
+    Sampling is judged at the largest batch measured (1,024 in the full profile);
+    ``build_gan().fit`` against the plain float32 loop must reach 1.0x, or
+    :data:`BFLOAT16_TRAINING_TARGET` where ``precision`` (the one
+    ``recommended_settings()`` picked) is bfloat16.
 
     Args:
         peaks: ``{dtype: Result}`` from :func:`harness.matmul_peak`.
@@ -160,6 +168,7 @@ def target_rows(peaks, sampling, training) -> list[dict]:
             (as set by :func:`run_suite`).
         training: Training results with a ``loop`` attribute (``"reference
             fp32"`` and ``"build_gan"``).
+        precision: The precision ``build_gan()`` trained in.
 
     Returns:
         A list of dicts with ``name``, ``measured``, ``target``, ``met``,
@@ -169,6 +178,8 @@ def target_rows(peaks, sampling, training) -> list[dict]:
 
     def add(name, measured, detail):
         target, sense = TARGETS[name]
+        if name == "build_gan_over_reference_fp32" and "bfloat16" in precision:
+            target = BFLOAT16_TRAINING_TARGET
         met = measured >= target if sense == ">=" else measured <= target
         rows.append(
             {
@@ -181,7 +192,12 @@ def target_rows(peaks, sampling, training) -> list[dict]:
             }
         )
 
-    batched = [r for r in sampling if r.batch_size >= 64 and r.gflops is not None]
+    largest = max((r.batch_size for r in sampling), default=0)
+    batched = [
+        r
+        for r in sampling
+        if r.batch_size == largest and r.batch_size >= 64 and r.gflops is not None
+    ]
     article = [r for r in sampling if r.method == sampling_speed.SAMPLING_METHODS[0]]
     if batched and "float32" in peaks:
         best = max(batched, key=lambda r: r.gflops)
@@ -344,7 +360,9 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
         "sampling": entries(sampling, "method", "batch_size"),
         "training": entries(training, "loop", "settings"),
         "generation_cost": entries(generation_cost, "parameters"),
-        "targets": target_rows(peaks, sampling, training),
+        "targets": target_rows(
+            peaks, sampling, training, hardware.recommended_settings()["precision"]
+        ),
         "warnings": sorted({r.warning for r in all_results if r.warning}),
     }
     return validate_record(json_ready(record))

@@ -3,7 +3,7 @@
 Each method of :data:`SAMPLING_METHODS` becomes a
 :class:`~course_lib.bench.harness.Workload` through :func:`sampling_workload`;
 :func:`folded_sampler` is the inference-optimised one (BatchNorm merged into the
-preceding layer, bfloat16 arithmetic).
+preceding layer, in float32 or bfloat16 arithmetic).
 
 Introduced in notebooks/08_speed_benchmarks.ipynb.
 """
@@ -51,12 +51,14 @@ def latents(batch_size: int, latent_dim: int = LATENT_DIM, seed: int = 0):
 
 
 FOLDED_METHOD = "tf.function, bfloat16, BatchNorm folded"
+FOLDED_FLOAT32_METHOD = "tf.function, BatchNorm folded"
 SAMPLING_METHODS = (
     "predict, 1 image per call (article)",
     "predict, batched",
     "direct call",
     "tf.function",
     "tf.function + XLA",
+    FOLDED_FLOAT32_METHOD,
     "tf.function, bfloat16",
     "tf.function, float16",
     FOLDED_METHOD,
@@ -116,8 +118,10 @@ def sampling_workload(generator: keras.Model, method: str, batch_size: int):
         reduced = generator_in_policy(generator, policy)
         compiled = tf.function(lambda x: reduced(x, training=False))
         function = lambda: compiled(z)  # noqa: E731
-    elif method == FOLDED_METHOD:
-        folded = folded_sampler(generator, "bfloat16")
+    elif method in (FOLDED_METHOD, FOLDED_FLOAT32_METHOD):
+        folded = folded_sampler(
+            generator, "bfloat16" if method == FOLDED_METHOD else "float32"
+        )
         function = lambda: folded(z)  # noqa: E731
     else:
         raise ValueError(f"Unknown method {method!r}; use one of {SAMPLING_METHODS}.")
