@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from course_lib import checkpoints, plotting
 
@@ -346,6 +347,25 @@ def fit_with_checkpoints(
     }
 
 
+@keras.saving.register_keras_serializable(package="course_lib")
+class ReplicaSafeLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """A ``LossScaleOptimizer`` that skips the step when any replica overflowed.
+
+    Keras 3's own checks only the local replica's gradients under
+    ``MirroredStrategy``, so an overflow on another replica would be applied.
+    """
+
+    def check_finite(self, grads):
+        finite = super().check_finite(grads)
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return finite
+        failures = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), "int32")
+        )
+        return tf.equal(failures, 0)
+
+
 def adam(learning_rate: float, precision: str, beta_1: float = 0.9):
     """Return an Adam optimizer for a model built under ``precision``.
 
@@ -369,5 +389,5 @@ def adam(learning_rate: float, precision: str, beta_1: float = 0.9):
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1)
     if precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = ReplicaSafeLossScaleOptimizer(optimizer)
     return optimizer

@@ -110,13 +110,6 @@ def test_replica_share_gives_each_replica_its_rows_of_the_global_draw(steps):
     assert result["distinct"] and result["rows_of_one_draw"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras 3's LossScaleOptimizer checks only replica 0's gradients for "
-    "inf/NaN under MirroredStrategy, so an overflow on replica 1 is applied and "
-    "the weights become infinite. Fix: a LossScaleOptimizer in training.adam whose "
-    "check_finite all-reduces the replicas' verdicts.",
-)
 def test_a_float16_overflow_on_one_replica_skips_the_step(steps):
     result = steps["overflow_on_one_replica"]
     assert result["finite_weights"] and result["unchanged"]
