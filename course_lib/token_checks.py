@@ -5,7 +5,7 @@ own inputs, prints one ``PASS`` or ``FAIL`` line whose feedback names the
 mistake, and returns ``True`` or ``False``. The references are computed here,
 independently of ``course_lib.vq`` and ``course_lib.token_sampling``.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -48,7 +48,18 @@ def _distances(vectors, codebook):
 def check_nearest_code(nearest_code) -> bool:
     """Check ``nearest_code(vectors (n, D), codebook (K, D)) -> indices (n,)``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    The reference is a brute-force loop over every vector and every code. The
+    codes have very different lengths, so a dot product alone, the farthest code
+    or cosine similarity each pick other codes, and the feedback names which.
+
+    Args:
+        nearest_code: The learner's function, called on copies of 40 vectors in
+            3-D and a codebook of 12 codes.
+
+    Returns:
+        Whether every index matches the brute-force nearest code.
+
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     name = "nearest code"
     vectors, codebook = _inputs()
@@ -119,7 +130,19 @@ CALL_CASES = {
 def check_sequential_calls(sequential_calls) -> bool:
     """Check ``sequential_calls(sampler, steps) -> int`` on every family.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    The reference counts are ``CALL_CASES``: the network calls one image waits
+    for, one after another, the final decoder call included.
+
+    Args:
+        sequential_calls: The learner's function of a sampler name (``"gan"``,
+            ``"vae"``, ``"autoregressive"``, ``"maskgit"`` or
+            ``"latent_diffusion"``) and its number of steps (``None`` where the
+            sampler has none).
+
+    Returns:
+        Whether every case is right.
+
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     name = "sequential calls"
     answers = {}
@@ -127,17 +150,34 @@ def check_sequential_calls(sequential_calls) -> bool:
         answer, problem = _call(sequential_calls, sampler, steps)
         if problem:
             return _report(name, False, f"{sampler}: {problem}")
+        if answer is None:
+            return _report(
+                name,
+                False,
+                f"{sampler}: your function returned None; return the number of calls.",
+            )
+        if isinstance(answer, bool) or not isinstance(answer, (int, float, np.number)):
+            return _report(
+                name, False, f"{sampler}: expected a whole number, got {answer!r}."
+            )
         answers[(sampler, steps)] = answer
     wrong = {k: v for k, v in answers.items() if v != CALL_CASES[k]}
     if not wrong:
         return _report(name, True, f"all {len(CALL_CASES)} cases are right.")
     minus_one = all(answers[k] == CALL_CASES[k] - 1 for k in wrong)
-    if minus_one and len(wrong) >= 4:
+    iterative = all(sampler not in ("gan", "vae") for sampler, _ in wrong)
+    autoregressive = answers[("autoregressive", None)]
+    if minus_one and iterative:
         hint = (
-            "every iterative sampler is one short: the tokens or latents still "
-            "go through the decoder once at the end; count that call too."
+            "one short: the tokens or latents still go through the decoder once "
+            "at the end; count that call too."
         )
-    elif answers[("autoregressive", None)] in (1, 2):
+    elif autoregressive in (49 * 49, 49 * 50 // 2, 49 * 49 + 1, 49 * 50 // 2 + 1):
+        hint = (
+            "you counted the work of recomputing the prefix, not the calls: each "
+            "token is one call, 49 of them, then the decoder."
+        )
+    elif autoregressive in (1, 2):
         hint = (
             "the KV cache makes each of the 49 calls cheaper, not fewer: token i "
             "still waits for token i - 1."

@@ -102,3 +102,101 @@ def test_the_checks_agree_with_the_library():
         np.asarray(vq.nearest_codes(vectors.astype("float32"), codebook)),
         reference_nearest(vectors, codebook),
     )
+
+
+# ------------------------------------------- further mistakes and broken answers
+
+
+@pytest.mark.parametrize(
+    ("answer", "feedback"),
+    [
+        (lambda v, c: reference_nearest(v, c).astype(float), "integers"),
+        (lambda v, c: reference_nearest(v, c)[:-1], "expected shape (40,)"),
+        (lambda v, c: np.zeros(len(v), dtype=int), "of the indices match"),
+        (lambda v, c: v.undefined, "AttributeError"),
+        (3, "expected a function"),
+    ],
+    ids=["float", "short", "constant", "raises", "not-callable"],
+)
+def test_nearest_code_reports_broken_answers(answer, feedback, capsys):
+    assert not token_checks.check_nearest_code(answer)
+    output = capsys.readouterr().out
+    assert output.startswith("FAIL") and output.count("\n") == 1
+    assert feedback in output, output
+
+
+def test_nearest_code_cannot_change_the_reference_inputs(capsys):
+    def in_place(vectors, codebook):
+        codebook[:] = 0.0
+        return reference_nearest(vectors, codebook)
+
+    assert not token_checks.check_nearest_code(in_place)
+    capsys.readouterr()
+    assert token_checks.check_nearest_code(reference_nearest)
+    capsys.readouterr()
+
+
+def _stub_calls(sampler, steps):
+    raise NotImplementedError
+
+
+def _ar_counts_the_prefix(sampler, steps):
+    if sampler == "autoregressive":
+        return 49 * 50 // 2 + 1
+    return reference_calls(sampler, steps)
+
+
+def _ar_forgets_its_decoder(sampler, steps):
+    return 49 if sampler == "autoregressive" else reference_calls(sampler, steps)
+
+
+@pytest.mark.parametrize(
+    ("answer", "feedback"),
+    [
+        (_ar_counts_the_prefix, "recomputing the prefix"),
+        (_ar_forgets_its_decoder, "decoder"),
+        (
+            lambda sampler, steps: None if sampler == "maskgit" else 1,
+            "maskgit: your function returned None",
+        ),
+        (lambda sampler, steps: "fifty", "expected a whole number"),
+        (lambda sampler, steps: [1], "expected a whole number"),
+        (lambda sampler, steps: steps + 1, "gan: your function raised TypeError"),
+        (_stub_calls, "not implemented"),
+        (None, "expected a function"),
+        (
+            lambda sampler, steps: (
+                3
+                if sampler == "maskgit" and steps == 1
+                else reference_calls(sampler, steps)
+            ),
+            "maskgit with steps=1: got 3",
+        ),
+    ],
+    ids=[
+        "prefix",
+        "ar-decoder",
+        "none",
+        "text",
+        "list",
+        "raises",
+        "stub",
+        "missing",
+        "fallback",
+    ],
+)
+def test_sequential_calls_reports_more_mistakes(answer, feedback, capsys):
+    assert not token_checks.check_sequential_calls(answer)
+    output = capsys.readouterr().out
+    assert output.startswith("FAIL") and output.count("\n") == 1
+    assert feedback in output, output
+
+
+def test_sequential_calls_accepts_floats_and_numpy_integers(capsys):
+    assert token_checks.check_sequential_calls(
+        lambda sampler, steps: np.int64(reference_calls(sampler, steps))
+    )
+    assert token_checks.check_sequential_calls(
+        lambda sampler, steps: float(reference_calls(sampler, steps))
+    )
+    capsys.readouterr()

@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.checks.core import compare, report
+from course_lib.checks.core import call, compare, report
 
 # Notebook 00: start here.
 
 
-def check_bright_pixels(student_answer, image) -> bool:
-    """Check the count of pixels brighter than half of full brightness (> 127).
+def _bright_count(image) -> int:
+    """Count the pixels > 127 of one image, one value at a time (the reference)."""
+    return sum(1 for value in np.asarray(image).astype(np.int64).ravel() if value > 127)
+
+
+def check_bright_pixels(student_answer, images) -> bool:
+    """Check a count, or a counting function, of pixels brighter than 127.
+
+    A number is compared with the count of one image. A function
+    ``f(images) -> counts`` is called on a copy of ``images``, a batch, and on a
+    small batch of edge values (126 to 129) made here; it must return
+    one count per image, shape ``(n,)``.
 
     Args:
-        student_answer: The student's count, an integer.
-        image: The uint8 image, values 0 to 255, of any shape.
+        student_answer: The student's count, an integer, or the function.
+        images: The uint8 image (values 0 to 255) for a count, or the batch of
+            uint8 images, shape ``(n, height, width)``, for a function.
 
     Returns:
-        Whether the count is right.
+        Whether the answer is right.
 
     Introduced in notebooks/00_start_here.ipynb.
     """
-    values = np.asarray(image).astype(np.int64).ravel()
-    bright = sum(1 for value in values if value > 127)
+    if callable(student_answer):
+        return _check_bright_pixel_function(student_answer, np.asarray(images))
+    values = np.asarray(images).astype(np.int64).ravel()
+    bright = _bright_count(values)
     return compare(
         "check_bright_pixels",
         student_answer,
@@ -47,6 +60,95 @@ def check_bright_pixels(student_answer, image) -> bool:
                 "you counted every non-black pixel",
             ),
         ],
+    )
+
+
+# Two 2 x 3 images of edge values: a threshold off by one changes their counts.
+EDGE_IMAGES = np.array(
+    [[[0, 126, 127], [128, 129, 255]], [[127, 127, 128], [3, 250, 64]]],
+    dtype=np.uint8,
+)
+
+
+def _bright_pixel_mistakes(images):
+    """``(wrong counts, message)`` for the typical mistakes, on ``images``."""
+    as_int = images.astype(np.int64)
+    pixels = images[0].size
+    counts = np.array([_bright_count(image) for image in images])
+    return [
+        ((as_int >= 127).sum(axis=(1, 2)), "you counted >= 127; use > 127"),
+        ((as_int > 128).sum(axis=(1, 2)), "you counted > 128; 128 is bright too"),
+        (pixels - counts, "you counted the dark pixels, not the bright ones"),
+        (counts / pixels, "that is the fraction of bright pixels; give the count"),
+        (
+            ((images - np.uint8(128)) > 0).sum(axis=(1, 2)),
+            "uint8 arithmetic wraps around (0 - 128 is 128 in uint8): compare the "
+            "values with 127 directly instead of subtracting first",
+        ),
+    ]
+
+
+def _check_bright_pixel_function(function, images) -> bool:
+    name = "check_bright_pixels"
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            "check_bright_pixels calls your function on a uint8 batch of shape "
+            f"(n, height, width), got {images.dtype} of shape {images.shape}: "
+            "pass e.g. mnist.x_train[:100]."
+        )
+    for label, test_images in (
+        ("the edge values 126 to 129", EDGE_IMAGES),
+        (f"a batch of {len(images)} images", images),
+    ):
+        result, problem = call(function, test_images.copy())
+        if problem is not None:
+            return report(name, False, problem)
+        count, height, width = test_images.shape
+        if result.shape == ():
+            return report(
+                name,
+                False,
+                "you returned one number for the whole batch; give one count per "
+                "image: sum over the pixel axes, .sum(axis=(1, 2)).",
+            )
+        if result.shape == test_images.shape:
+            return report(
+                name,
+                False,
+                "you returned the True/False mask of bright pixels; count its "
+                "True entries in each image with .sum(axis=(1, 2)).",
+            )
+        if result.shape in ((count, height), (count, width)):
+            return report(
+                name,
+                False,
+                f"shape {result.shape}: you summed over one pixel axis only; sum "
+                "over both, .sum(axis=(1, 2)).",
+            )
+        expected = np.array([_bright_count(image) for image in test_images])
+        if result.shape != expected.shape:
+            return report(
+                name,
+                False,
+                f"expected one count per image, shape {expected.shape}, "
+                f"got {result.shape}.",
+            )
+        if np.array_equal(result, expected):
+            continue
+        for wrong, message in _bright_pixel_mistakes(test_images):
+            if np.allclose(result, wrong, rtol=0.0, atol=1e-12):
+                return report(name, False, f"{message} (on {label}).")
+        wrong_count = int(np.sum(result != expected))
+        return report(
+            name,
+            False,
+            f"{wrong_count} of {count} counts are wrong on {label}. Compare each "
+            "pixel with > 127 and count per image with .sum(axis=(1, 2)).",
+        )
+    return report(
+        name,
+        True,
+        f"all {len(EDGE_IMAGES) + len(images)} counts right, edge values included.",
     )
 
 
