@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import config, runner
+from course_lib import bootstrap, config, runner
 
 NOTEBOOKS = runner.course_notebooks(Path(__file__).resolve().parents[1] / "notebooks")
 MAX_BYTES = 1_500_000
@@ -95,10 +95,16 @@ def test_title_goals_badge_bootstrap_and_profile_cells(path):
     markdown = [_source(c) for c in cells if c["cell_type"] == "markdown"]
     assert any(m.startswith("## Learning goals") for m in markdown)
     code = [_source(c) for c in cells if c["cell_type"] == "code"]
-    bootstrap = [c for c in code if "google.colab" in c]
-    assert bootstrap and config.REPO_URL in bootstrap[0], "bootstrap cell and URL"
+    assert code[0].startswith(bootstrap.FIRST_LINE), f"{path.name}: bootstrap first"
     assert any("config.get_profile()" in c and "seed_everything" in c for c in code)
     assert any("env.print_report" in c for c in code), "environment check cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_bootstrap_cell_is_the_generated_one(path):
+    # Generated from config.REPO_URL and pyproject.toml (course_lib/bootstrap.py).
+    problem = bootstrap.check_notebook(path)
+    assert problem is None, problem
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
