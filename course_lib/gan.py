@@ -171,14 +171,11 @@ class GAN(keras.Model):
     # ------------------------------------------------------------- training
 
     def sample_latent(self, batch_size):
-        """Draw latent vectors (noise, plus one-hot cluster ids) in the graph."""
-        return latents.sample_tensor(
-            batch_size,
-            self.latent_dim,
-            self.clusters,
-            self.cluster_frequencies,
-            self.noise_seed,
+        """Draw latent vectors (noise, cluster one-hots); per replica, its own rows."""
+        draw = lambda n: latents.sample_tensor(  # noqa: E731
+            n, self.latent_dim, self.clusters, self.cluster_frequencies, self.noise_seed
         )
+        return hardware.replica_share(draw, batch_size)
 
     def cluster_ids_of(self, z):
         """Return the cluster ids (batch,) held in latent vectors (``None``: none)."""

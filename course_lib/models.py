@@ -16,6 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -52,6 +53,12 @@ def check_latent_dim(latent_dim) -> int:
     return int(latent_dim)
 
 
+def _batch_norm() -> layers.BatchNormalization:
+    """A batch-norm layer; on several replicas, with the global batch's statistics."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return layers.BatchNormalization(synchronized=replicas > 1)
+
+
 def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Model:
     """Build the DCGAN generator: a latent vector to a 28x28x1 image in [-1, 1].
 
@@ -68,14 +75,14 @@ def dcgan_generator(latent_dim: int = 100, name: str = "generator") -> keras.Mod
     latent_dim = check_latent_dim(latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(7 * 7 * 256, use_bias=False)(z)
-    x = layers.BatchNormalization()(x)
+    x = _batch_norm()(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = layers.Reshape((7, 7, 256))(x)
     x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = _batch_norm()(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = _batch_norm()(x)
     x = layers.LeakyReLU(negative_slope=0.3)(x)
     x = layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False)(x)
     # The output layer stays float32 under mixed precision, for a stable tanh.
@@ -173,7 +180,7 @@ def vae_encoder(latent_dim: int = 16, name: str = "encoder") -> keras.Model:
         A ``keras.Model`` mapping (batch, 28, 28, 1) to ``[mean, logvar]``, each
         (batch, latent_dim).
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     latent_dim = check_latent_dim(latent_dim)
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
@@ -200,7 +207,7 @@ def vae_decoder(latent_dim: int = 16, name: str = "decoder") -> keras.Model:
     Returns:
         A ``keras.Model`` mapping (batch, latent_dim) to (batch, 28, 28, 1) logits.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     latent_dim = check_latent_dim(latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")

@@ -14,7 +14,7 @@ of samples ``K`` grows.
 The networks are ``models.vae_encoder`` and ``models.vae_decoder``; the shipped
 recipe is ``recipes.VAE``.
 
-Introduced in notebooks/06_vae_training.ipynb.
+Introduced in notebooks/07_vae_training.ipynb.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class VAE(keras.Model):
         beta: Weight of the KL term (1 gives the ELBO; > 1 is the beta-VAE).
         seed: Seed of the reparameterisation noise.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
 
     def __init__(self, encoder, decoder, latent_dim=None, beta=1.0, seed=None, **kw):
@@ -91,7 +91,13 @@ class VAE(keras.Model):
 
     def reparameterise(self, mean, logvar):
         """Return ``mean + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
-        eps = keras.random.normal(tf.shape(mean), seed=self.noise_seed)
+        # Each replica of a MirroredStrategy keeps its own rows of one draw.
+        eps = hardware.replica_share(
+            lambda rows: keras.random.normal(
+                tf.stack([rows, tf.shape(mean)[1]]), seed=self.noise_seed
+            ),
+            tf.shape(mean)[0],
+        )
         return mean + tf.exp(0.5 * logvar) * eps
 
     def call(self, images, training=False):
@@ -214,7 +220,7 @@ class VAE(keras.Model):
 def uncompiled_vae(latent_dim: int = 16) -> VAE:
     """Return a fresh, uncompiled VAE of the course's architecture (for weights I/O).
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     return VAE(models.vae_encoder(latent_dim), models.vae_decoder(latent_dim))
 
@@ -245,7 +251,7 @@ def build_vae(
     Returns:
         A compiled :class:`VAE`; ``vae.settings`` records the choices made.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     models.check_latent_dim(latent_dim)
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
@@ -301,7 +307,7 @@ def held_out_bounds(
         A dict of float64 arrays of shape (n,) in nats: ``elbo``, ``iwae``,
         and the means ``negative_elbo`` and ``iwae_log_px`` (floats), and ``K``.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     if np.asarray(images).dtype == np.uint8:
         raise ValueError(

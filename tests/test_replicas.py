@@ -68,13 +68,6 @@ def test_two_replica_gan_step_equals_the_one_device_step(steps):
     assert result["max_relative_difference"] < TOLERANCE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models.dcgan_generator's BatchNormalization layers are not synchronized: "
-    "under MirroredStrategy each replica normalises with its half of the batch "
-    "(measured difference ~0.85). Fix: BatchNormalization(synchronized=True) when "
-    "built under a multi-replica strategy.",
-)
 def test_two_replica_dcgan_step_as_built_equals_the_one_device_step(steps):
     assert steps["gan_step"]["max_relative_difference"] < TOLERANCE
 
@@ -85,22 +78,10 @@ def test_two_replica_vae_step_equals_the_one_device_step(steps):
     assert result["max_relative_difference"] < TOLERANCE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every replica holds the same SeedGenerator state, so GAN.sample_latent "
-    "gives each replica the same z: the two halves of a global batch share their "
-    "noise. Fix: draw it through hardware.replica_share in GAN.sample_latent.",
-)
 def test_replicas_draw_different_gan_noise(steps):
     assert not steps["replica_noise"]["gan_same_noise"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every replica holds the same SeedGenerator state, so VAE.reparameterise "
-    "gives each replica the same eps. Fix: draw it through "
-    "hardware.replica_share in VAE.reparameterise.",
-)
 def test_replicas_draw_different_vae_noise(steps):
     assert not steps["replica_noise"]["vae_same_noise"]
 
