@@ -13,7 +13,7 @@
 Images are accepted as ``pixels.to_unit_range`` describes (uint8, or floats with
 their ``value_range``).
 
-Introduced in notebooks/05_gan_training.ipynb and notebooks/06_vae_training.ipynb.
+Introduced in notebooks/05_gan_training.ipynb and notebooks/07_vae_training.ipynb.
 """
 
 from __future__ import annotations

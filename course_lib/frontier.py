@@ -13,7 +13,7 @@ time one batch of generation, decoding included, as a compiled call. Then
 - :func:`table` joins both with the sequential network calls per image, and
   :func:`plot` draws recognisable fraction against milliseconds per image.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``recommended_settings()`` is what ``gan.build_gan(precision=None, ...)`` and
 ``build_vae`` use when the caller leaves a choice open. Its rules come from the
-measurements in notebooks/08_speed_benchmarks.ipynb (stored in
+measurements in notebooks/09_speed_benchmarks.ipynb (stored in
 ``data/benchmarks/``):
 
 - A CPU with bfloat16 matrix units (Intel AMX, flag ``amx_bf16``) multiplies
@@ -40,7 +40,7 @@ Under a ``tf.distribute.MirroredStrategy``, ``build_scope`` builds inside its
 scope, and ``replica_share`` gives each replica its own rows of a random draw
 (tests/test_replicas.py checks two replicas on a CPU).
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
 def gpu_names() -> list[str]:
     """Return the names of the visible GPUs (empty on a CPU-only machine).
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
 
@@ -69,7 +69,7 @@ def gpu_names() -> list[str]:
 def gpu_details() -> list[str]:
     """Return a readable model name for each visible GPU, such as ``"NVIDIA H100"``.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     details = []
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -165,7 +165,7 @@ def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=())
     Raises:
         ValueError: If the device kind or the compute capability is unreadable.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     kind = str(device_kind).upper()
     if kind not in DEVICE_KINDS:
@@ -196,7 +196,7 @@ def choose_policy(compute_capability: tuple[int, int] | None, flags: set[str]) -
     Returns:
         As :func:`recommend_precision`.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     kind = "CPU" if compute_capability is None else "GPU"
     return recommend_precision(kind, compute_capability, flags)
@@ -210,7 +210,7 @@ def fastest_safe_policy() -> str:
         ``"mixed_float16"`` on a GPU of compute capability 7.x (a T4, a V100),
         ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides the choice.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     override = os.environ.get("COURSE_PRECISION", "").strip()
     if override:
@@ -231,7 +231,7 @@ def recommended_settings() -> dict:
         A dict with ``precision`` (a Keras dtype policy name), ``jit_compile``
         (bool) and ``steps_per_execution`` (int).
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     on_gpu = bool(gpu_names())
     return {
@@ -351,7 +351,7 @@ def machine_record() -> dict:
         ``bfloat16_matrix_units``, ``recommended_settings`` and the versions of
         Python, TensorFlow and Keras.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     flags = cpu_flags()
     return {
@@ -371,7 +371,7 @@ def machine_record() -> dict:
 def machine_summary() -> str:
     """Return one line naming the GPUs, or the CPU model and its core count.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     gpus = gpu_details()
     if gpus:

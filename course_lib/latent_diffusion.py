@@ -1,7 +1,7 @@
 """Latent diffusion in miniature: a denoiser on the VAE's 16-D codes, then its decoder.
 
 This is the layout of Stable Diffusion (Rombach et al., 2022) at MNIST scale: a
-frozen autoencoder (notebook 06's shipped VAE) turns digits into small latent
+frozen autoencoder (notebook 07's shipped VAE) turns digits into small latent
 codes; a diffusion model learns the distribution of those codes; a sample is
 drawn by denoising Gaussian noise in ``T`` steps and decoding the result once.
 
@@ -16,7 +16,7 @@ drawn by denoising Gaussian noise in ``T`` steps and decoding the result once.
 Latents are standardised per dimension first (the role of Stable Diffusion's
 scale factor); the mean and spread are weights of the model, so they ship.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ TRAIN_STEPS = 1000
 def alpha_bars(train_steps: int = TRAIN_STEPS, beta_start=1e-4, beta_end=0.02):
     """Return ``a_t = prod_{s <= t} (1 - beta_s)`` of the linear DDPM schedule.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     betas = np.linspace(beta_start, beta_end, train_steps, dtype=np.float64)
     return np.cumprod(1.0 - betas)
@@ -48,7 +48,7 @@ def sampling_timesteps(steps: int, train_steps: int = TRAIN_STEPS) -> np.ndarray
     Raises:
         ValueError: If ``steps`` is not an integer in ``[1, train_steps]``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     if not isinstance(steps, int | np.integer) or not 1 <= steps <= train_steps:
         raise ValueError(
@@ -62,7 +62,7 @@ def sampling_timesteps(steps: int, train_steps: int = TRAIN_STEPS) -> np.ndarray
 class TimeFeatures(layers.Layer):
     """Sinusoidal features of the diffusion time ``t / train_steps`` in [0, 1].
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, size: int = 64, **kwargs):
@@ -88,7 +88,7 @@ def build_denoiser(
 
     An MLP with the time features added to every hidden layer.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     latent = keras.Input((latent_dim,), name="z_t")
     time = keras.Input((1,), name="t")
@@ -123,7 +123,7 @@ class LatentDiffusion(keras.Model):
         depth: Hidden layers of the denoiser.
         seed: Seed of the training noise.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, latent_dim=16, width=256, depth=3, seed=0, **kwargs):
@@ -215,7 +215,7 @@ class LatentDiffusion(keras.Model):
         Returns:
             float32 codes (count, latent_dim) on the VAE's scale.
 
-        Introduced in notebooks/07_images_as_tokens.ipynb.
+        Introduced in notebooks/08_images_as_tokens.ipynb.
         """
         if not isinstance(count, int | np.integer) or count < 1:
             raise ValueError(f"count must be a positive integer, got {count!r}.")
@@ -270,7 +270,7 @@ def build_latent_diffusion(
 ) -> LatentDiffusion:
     """Build and compile a :class:`LatentDiffusion` (float32), ready for ``fit``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     model = LatentDiffusion(latent_dim, width, depth, seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
@@ -285,7 +285,7 @@ def _same_architecture(model: LatentDiffusion) -> LatentDiffusion:
 def save(model: LatentDiffusion, path):
     """Write the denoiser and the latent statistics to a float16 file.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     return store.save_float16(model, lambda: _same_architecture(model), path)
 
@@ -303,7 +303,7 @@ def load(path, vae_model, command: str, width: int = 256, depth: int = 3):
     Raises:
         ValueError: For a missing, unreadable or mismatched file.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     model = LatentDiffusion(vae_model.latent_dim, width, depth)
     store.load_float16(
@@ -325,7 +325,7 @@ def load_shipped(vae_model) -> LatentDiffusion:
     Returns:
         A :class:`LatentDiffusion` with ``manifest``, its manifest entry.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     command = recipes.LATENT_DIFFUSION.command
     path = store.verified_path(recipes.LATENT_DIFFUSION.key, command)

@@ -225,7 +225,7 @@ def normal_quantile_grid(steps: int = 15, low: float = 0.05, high: float = 0.95)
     Returns:
         float32 array of shape (steps,).
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     if not 0 < low < high < 1:
         raise ValueError(f"need 0 < low < high < 1, got low={low}, high={high}.")
@@ -247,7 +247,7 @@ def manifold_grid(decode_means, steps: int = 15, title=None):
     Returns:
         The matplotlib figure.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     values = normal_quantile_grid(steps)
     z0, z1 = np.meshgrid(values, values[::-1])
@@ -278,7 +278,7 @@ def latent_scatter(latent, labels, title=None, limit: float = 4.0):
     Returns:
         The matplotlib figure.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     latent = np.asarray(latent, np.float32)
     labels = np.asarray(labels)
@@ -326,7 +326,7 @@ def reconstructions_and_samples(originals, reconstructions, samples, title=None)
     Returns:
         The matplotlib figure.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     rows = {
         "test digit x": originals,

@@ -31,9 +31,9 @@ LESSONS = [
     (1, "What generative image models are", ["00", "01"]),
     (2, "Deriving the GAN loss", ["02"]),
     (3, "The VAE and its ELBO", ["03"]),
-    (4, "Training a DCGAN", ["05"]),
-    (5, "Training a VAE", ["06"]),
-    (6, "Images as tokens, and what generation costs", ["07", "08"]),
+    (4, "Building and training a GAN", ["04", "05", "06"]),
+    (5, "Building and training a VAE", ["07"]),
+    (6, "Images as tokens, and what generation costs", ["08", "09"]),
 ]
 # The versions nbconvert's reveal template was written for.
 NPM_PACKAGES = ["reveal.js@4.0.2", "mathjax@2.7.7", "jquery@2.2.4", "requirejs@2.1.10"]

@@ -6,7 +6,7 @@
   cosine-distributed share of each sequence by MASK and weights the loss to the
   masked positions.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def mask_tokens(tokens, mask_id: int, seed: int = 0):
         ``(inputs, targets, weights)``: the masked inputs, the original tokens,
         and float32 weights that are 1 at masked positions.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     tokens = tf.convert_to_tensor(tokens, tf.int32)
     pair = tf.cast(tf.broadcast_to(seed, [2]), tf.int32)
@@ -63,7 +63,7 @@ def prior_dataset(sequences, recipe, causal: bool, shuffle: bool, seed: int = 0)
     Returns:
         A ``tf.data.Dataset``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     sequences = tf.constant(sequences, tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices(sequences).cache()

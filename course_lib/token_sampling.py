@@ -17,7 +17,7 @@ The training side (masks for MaskGIT, shifted inputs for the causal prior) is
 Randomness is stateless (``tf.random.stateless_*`` with seeds built from the
 caller's seed and the step), so the same seed gives the same tokens.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def check_sampling(temperature, top_k, num_codes: int) -> tuple[float, int]:
 
     ``top_k=None`` keeps every code (``num_codes``).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     if not float(temperature) > 0:
         raise ValueError(
@@ -65,7 +65,7 @@ def filter_logits(logits, temperature, top_k):
     Returns:
         float32 logits; those outside the top k are ``-inf``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     logits = tf.cast(logits, tf.float32) / tf.cast(temperature, tf.float32)
     kth = tf.math.top_k(logits, k=tf.cast(top_k, tf.int32)).values[:, -1:]
@@ -149,7 +149,7 @@ def autoregressive_sample(
         ValueError: For a bad count, temperature or top-k, or a model that is
             not causal.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     _check_count(count)
     if not transformer.is_causal(model):
@@ -187,7 +187,7 @@ def cosine_schedule(steps: int, length: int = 49) -> np.ndarray:
     Raises:
         ValueError: If ``steps`` is not an integer in ``[1, length]``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     if not isinstance(steps, int | np.integer) or not 1 <= steps <= length:
         raise ValueError(
@@ -272,7 +272,7 @@ def maskgit_sample(
     Returns:
         int32 tokens (count, length).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     _check_count(count)
     length = model.get_layer("embedding").length
@@ -315,7 +315,7 @@ def sequential_calls(sampler: str, steps: int | None = None, length: int = 49) -
     Returns:
         The count.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     if sampler in ("gan", "vae"):
         return 1

@@ -14,7 +14,7 @@ float32 images (count, 28, 28, 1) in [-1, 1] like every course generator. The
 recipe of the shipped one is ``recipes.TOKENS`` (one frozen dataclass, stated once);
 :func:`save` and :func:`load` store all three networks in one float16 file.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class TokenGenerator(keras.Model):
         maskgit_prior: A bidirectional one (the last input id is MASK).
         defaults: Sampler defaults (``TokensRecipe.sampling_defaults()``).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, tokenizer, autoregressive_prior, maskgit_prior, defaults=None):
@@ -151,7 +151,7 @@ class TokenGenerator(keras.Model):
 def build_prior(recipe: recipes.TokensRecipe, causal: bool, seed: int = 0):
     """Build one of the recipe's two priors: the causal one or MaskGIT's.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     return transformer.build_transformer(
         recipe.num_codes + 1,
@@ -172,7 +172,7 @@ def build_generator(
 ) -> TokenGenerator:
     """Build an untrained :class:`TokenGenerator` of ``recipe``'s sizes (float32).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     tokenizer = vq.VQVAE(recipe.num_codes, recipe.code_dim, recipe.beta)
     priors = [build_prior(recipe, causal, seed) for causal in (True, False)]
@@ -182,7 +182,7 @@ def build_generator(
 def save(generator: TokenGenerator, path, recipe: recipes.TokensRecipe = RECIPE):
     """Write all three networks' weights to one float16 ``.weights.h5`` file.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     return store.save_float16(generator, lambda: build_generator(recipe), path)
 
@@ -193,7 +193,7 @@ def load(path, recipe: recipes.TokensRecipe = RECIPE) -> TokenGenerator:
     Raises:
         ValueError: For a missing, unreadable or mismatched file (names the fix).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     generator = build_generator(recipe)
     mismatch = f"The weights in {path} do not fit the tokens recipe"
@@ -219,7 +219,7 @@ def load_shipped() -> TokenGenerator:
     Raises:
         ValueError: If the weights are missing, corrupt or changed.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     path = store.verified_path(RECIPE.key, RECIPE.command)
     entry = store.read_manifest()[RECIPE.key]

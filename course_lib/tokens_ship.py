@@ -16,7 +16,7 @@ recipe's budget of optimizer steps (``recipes.steps(recipe, profile, stage)``)
 whatever the number of digits: on the offline 4,000 that is the shipped run,
 epoch for epoch; on the 60,000 each epoch is a part of the data.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def train_tokenizer(images, recipe, profile, directory, reseed=None, verbose=2):
         The trained ``vq.VQVAE``, the per-epoch history, the per-epoch usage
         records of ``vq.ReseedDeadCodes`` and ``fit_with_checkpoints``'s info.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     reseed = recipe.reseed_dead_codes if reseed is None else reseed
     model = vq.build_vqvae(recipe.num_codes, recipe.code_dim, recipe.beta)
@@ -147,7 +147,7 @@ def train_prior(
     Returns:
         ``(model, history, info)``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     sequences = vq.check_tokens(sequences, recipe.num_codes, "sequences")
     if sequences.ndim != 2 or sequences.shape[1] != vq.TOKENS:
@@ -185,7 +185,7 @@ def train_latent_diffusion(vae_model, images, recipe, profile, directory, verbos
     Returns:
         ``(model, history, info)``; the model has the VAE's decoder attached.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     latents = vae_model.encode_means(images)
     model = latent_diffusion.build_latent_diffusion(
@@ -268,7 +268,7 @@ def ship(profile: config.Profile, seed: int = config.DEFAULT_SEED) -> dict:
     Returns:
         A summary dict: seconds per stage, the measured reports, files written.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     recipe = tokens.RECIPE
     config.seed_everything(seed)

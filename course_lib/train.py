@@ -4,8 +4,8 @@ Usage::
 
     python -m course_lib.train classifier           # the evaluation classifier
     python -m course_lib.train gan --profile full   # the DCGAN of notebook 05
-    python -m course_lib.train vae --profile full   # the VAE of notebook 06
-    python -m course_lib.train tokens --profile full  # notebook 07's token models
+    python -m course_lib.train vae --profile full   # the VAE of notebook 07
+    python -m course_lib.train tokens --profile full  # notebook 08's token models
 
 Each trains exactly its recipe (``course_lib.recipes``); the commands live in
 ``course_lib.ship``, and this module only parses the command line.

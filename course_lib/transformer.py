@@ -11,7 +11,7 @@
   value. :func:`empty_cache` and :func:`cached_step` run one position at a time
   against the stored keys and values; the result equals the full recompute.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MASKED_SCORE = -1e4
 def causal_mask(length: int):
     """Return the (length, length) boolean mask: ``mask[i, j] = j <= i``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     positions = ops.arange(length)
     return positions[None, :] <= positions[:, None]
@@ -46,7 +46,7 @@ def attention(queries, keys, values, mask=None):
     Returns:
         (batch, heads, q_length, head_dim).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     scale = 1.0 / float(np.sqrt(queries.shape[-1]))
     scores = ops.matmul(queries, ops.transpose(keys, (0, 1, 3, 2))) * scale
@@ -64,7 +64,7 @@ class TokenEmbedding(layers.Layer):
         length: Sequence length.
         width: Embedding width.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, vocab_size, length, width, **kwargs):
@@ -109,7 +109,7 @@ class TransformerBlock(layers.Layer):
         dropout: Dropout rate after the attention and the MLP.
         seed: Seed of the dropout masks.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, width, heads, causal=True, dropout=0.0, seed=None, **kwargs):
@@ -226,7 +226,7 @@ def build_transformer(
         A functional ``keras.Model`` with float32 logits (batch, length,
         output_size).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     for label, value in (("vocab_size", vocab_size), ("output_size", output_size)):
         if int(value) < 2:
@@ -264,7 +264,7 @@ def empty_cache(model: keras.Model, batch_size) -> list:
         ValueError: For a bidirectional model, where later tokens change the
             keys of earlier ones and a cache would be wrong.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     if not is_causal(model):
         raise ValueError(
@@ -292,7 +292,7 @@ def cached_step(model: keras.Model, token, position, cache):
     Returns:
         ``(logits, cache)``: float32 (batch, output_size) and the new cache.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     x = model.get_layer("embedding").at(token, position)[:, None, :]
     new_cache = []

@@ -14,7 +14,7 @@ decoder draws the digit back from the grid of chosen entries (van den Oord et al
 - :func:`code_usage`: counts, perplexity ``exp(H)`` and dead codes, and
   :class:`ReseedDeadCodes`, which moves unused codes onto encoder outputs.
 
-Introduced in notebooks/07_images_as_tokens.ipynb.
+Introduced in notebooks/08_images_as_tokens.ipynb.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def nearest_codes(vectors, codebook):
     Raises:
         ValueError: When the last sizes differ or the codebook is not 2-D.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     vectors = ops.convert_to_tensor(vectors)
     codebook = ops.cast(ops.convert_to_tensor(codebook), vectors.dtype)
@@ -69,7 +69,7 @@ def straight_through(z_e, z_q):
     """Return ``z_e + stop_gradient(z_q - z_e)``: the value of ``z_q``, the gradient
     of the identity with respect to ``z_e`` (and none with respect to ``z_q``).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     return z_e + ops.stop_gradient(z_q - z_e)
 
@@ -88,7 +88,7 @@ def vq_losses(z_e, z_q):
     Returns:
         Two scalar tensors.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     codebook_loss = ops.mean((ops.stop_gradient(z_e) - z_q) ** 2)
     commitment_loss = ops.mean((z_e - ops.stop_gradient(z_q)) ** 2)
@@ -110,7 +110,7 @@ def code_usage(codes, num_codes: int) -> dict:
         A dict with ``counts`` (int64, (K,)), ``perplexity``, ``dead_codes``
         (how many are never used) and ``used_fraction``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     codes = np.asarray(codes).ravel()
     check_tokens(codes, num_codes, "codes")
@@ -129,7 +129,7 @@ def code_usage(codes, num_codes: int) -> dict:
 def check_tokens(tokens, num_codes: int, name: str = "tokens") -> np.ndarray:
     """Refuse tokens that are not integers in ``[0, num_codes)``; return them.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     tokens = np.asarray(tokens)
     if not np.issubdtype(tokens.dtype, np.integer):
@@ -151,7 +151,7 @@ def check_tokens(tokens, num_codes: int, name: str = "tokens") -> np.ndarray:
 def vq_encoder(code_dim: int = 32, name: str = "vq_encoder") -> keras.Model:
     """Build the encoder: (28, 28, 1) in [0, 1] -> (7, 7, code_dim).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     image = keras.Input((28, 28, 1), name="image")
     x = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu")(image)
@@ -164,7 +164,7 @@ def vq_encoder(code_dim: int = 32, name: str = "vq_encoder") -> keras.Model:
 def vq_decoder(code_dim: int = 32, name: str = "vq_decoder") -> keras.Model:
     """Build the decoder: (7, 7, code_dim) -> Bernoulli logits (28, 28, 1).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     grid = keras.Input((GRID, GRID, code_dim), name="z_q")
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(grid)
@@ -188,7 +188,7 @@ class VQVAE(keras.Model):
         code_dim: Size D of each code vector.
         beta: Weight of the commitment loss (0.25 in the paper).
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, num_codes=128, code_dim=32, beta=0.25, **kwargs):
@@ -329,7 +329,7 @@ def reseed_dead_codes(codebook, counts, vectors, seed: int = 0) -> int:
     Returns:
         How many codes were re-seeded.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     dead = np.flatnonzero(np.asarray(counts) == 0)
     if dead.size == 0:
@@ -355,7 +355,7 @@ class ReseedDeadCodes(keras.callbacks.Callback):
         records: Per epoch: ``epoch``, ``perplexity``, ``dead_codes`` (before
             any re-seeding) and ``reseeded``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
 
     def __init__(self, images, enabled: bool = True, seed: int = 0):
@@ -389,7 +389,7 @@ def build_vqvae(
 ) -> VQVAE:
     """Build and compile a :class:`VQVAE` (float32), ready for ``fit``.
 
-    Introduced in notebooks/07_images_as_tokens.ipynb.
+    Introduced in notebooks/08_images_as_tokens.ipynb.
     """
     model = VQVAE(num_codes, code_dim, beta)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))

@@ -239,7 +239,7 @@ def latent_2d_explorer(decode_means, limit: float = 3.0, show_static=True):
     Returns:
         ``(widget, figure)``; ``figure`` is ``None`` when ``show_static`` is off.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     if not limit > 0:
         raise ValueError(f"limit must be positive, got {limit!r}.")

@@ -16,10 +16,10 @@ MAX_LINES = 400
 FLOORS = {
     1: "config hardware models transformer losses augment clusters pixels plotting "
     "animation token_checks token_data",
-    2: "recipes store latents env runtimes classroom slides",
+    2: "recipes store latents env runtimes classroom slides bootstrap",
     3: "data checkpoints runner autograde",
     4: "training",
-    5: "gan vae classifier vq token_sampling latent_diffusion",
+    5: "gan vae classifier vq token_sampling latent_diffusion toy2d",
     6: "evaluation tokens",
     7: "shipped widgets bench checks",
     8: "ship tokens_ship frontier",

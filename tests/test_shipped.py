@@ -275,7 +275,7 @@ def test_every_shipped_file_is_in_the_manifest_and_fits_the_size_budget():
     # Today 13.1 MB in all: the six weights files (12.6 MB), the GAN's training
     # GIF (0.42 MB), the histories and the manifest (0.07 MB).
     assert sum(files.values()) <= 13_500_000
-    # The token models and the latent denoiser (notebook 07): at most 6 MB
+    # The token models and the latent denoiser (notebook 08): at most 6 MB
     # together (4.57 MB today).
     assert (
         sum(files[manifest[key]["file"]] for key in ("tokens", "latent_diffusion"))

@@ -20,5 +20,5 @@ Imports flow one way, from the statistics up to the record:
 ``python -m course_lib.bench [--quick] [--json FILE]`` (:mod:`__main__`) runs the
 suite and stores the record in ``data/benchmarks/``.
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """

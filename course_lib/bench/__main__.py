@@ -3,7 +3,7 @@
 It runs :func:`course_lib.bench.record.run_suite`, prints the table and writes
 the record to ``data/benchmarks/<machine>_<profile>.json`` (or ``FILE``).
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations

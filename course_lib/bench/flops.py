@@ -4,7 +4,7 @@ FLOPs are counted per image as 2 x multiply-adds of the Dense, Conv2D and
 Conv2DTranspose layers (bias, normalisation and activations are element-wise,
 memory-bound and under 1% of the work in the course's models; they are left out).
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def layer_flops(layer) -> int:
         The FLOPs per example; 0 for layers that are not Dense, Conv2D or
         Conv2DTranspose.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     if isinstance(layer, layers.Dense):
         input_shape = layer.input.shape
@@ -94,7 +94,7 @@ def count_flops(model) -> dict:
     Raises:
         ValueError: If a Dense or Conv layer's input shape is unknown.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     rows = []
 
@@ -138,7 +138,7 @@ def training_flops_per_image(generator, discriminator, step: str = "tutorial"):
     Raises:
         ValueError: If ``step`` is not a key of :data:`STEP_PASSES`.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     if step not in STEP_PASSES:
         raise ValueError(

@@ -6,7 +6,7 @@ iterative denoiser takes T passes. :func:`generation_cost_workloads` builds one
 workload per family, at the same batch size and precision, with the models of
 :mod:`course_lib.bench.slow_samplers`.
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def generation_cost_workloads(
         ``(workloads, parameter_counts)`` where ``parameter_counts`` maps each
         family's label to its model's weight count.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     generator = models.dcgan_generator(sampling_speed.LATENT_DIM)
     sample_gan = tf.function(lambda z: generator(z, training=False))

@@ -14,7 +14,7 @@ The arithmetic of the second and third rules is in :mod:`course_lib.bench.stats`
 The achieved GFLOP/s are compared with the matmul peak measured by
 :func:`matmul_peak` in the same process.
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Result:
 def tag(result: Result, **tags) -> Result:
     """Attach labels (``method``, ``batch_size``, ``loop``, ...) to a result.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     for key, value in tags.items():
         setattr(result, key, value)
@@ -187,7 +187,7 @@ def measure(
     Returns:
         A :class:`Result`.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     workload = Workload(name, function, items_per_call, flops_per_item)
     return measure_many([workload], window_seconds, windows, warmup_calls)[0]
@@ -219,7 +219,7 @@ def measure_many(
         ValueError: If ``windows`` or ``window_seconds`` is not positive, or a
             workload's ``items_per_call`` is not positive.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     if windows < 1 or window_seconds <= 0:
         raise ValueError("measure_many needs windows >= 1 and window_seconds > 0.")
@@ -298,7 +298,7 @@ def matmul_workload(dtype: str = "float32", size: int = 2048) -> Workload:
     Returns:
         The workload, named ``"matmul <n>x<n> <dtype>"``.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     generator = tf.random.Generator.from_seed(0)
     left = tf.cast(generator.normal((size, size)), dtype)
@@ -333,7 +333,7 @@ def matmul_peak(
         A :class:`Result` with ``items_per_call = 1`` (one matmul) and
         ``flops_per_item = 2 n^3``, so ``result.gflops`` is the peak.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     workload = matmul_workload(dtype, size)
     return measure(
@@ -359,7 +359,7 @@ def fraction_of_peak(result: Result, peak: Result) -> float:
     Raises:
         ValueError: If either result lacks ``flops_per_item``.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     if result.gflops is None or peak.gflops is None:
         raise ValueError(

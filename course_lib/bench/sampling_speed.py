@@ -5,7 +5,7 @@ Each method of :data:`SAMPLING_METHODS` becomes a
 :func:`folded_sampler` is the inference-optimised one (BatchNorm merged into the
 preceding layer, in float32 or bfloat16 arithmetic).
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def generator_in_policy(generator: keras.Model, policy: str) -> keras.Model:
     Returns:
         A new model with the same (float32) weights, computing in ``policy``.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     with hardware.build_scope(policy):
         copy = models.dcgan_generator(int(generator.inputs[0].shape[-1]))
@@ -94,7 +94,7 @@ def sampling_workload(generator: keras.Model, method: str, batch_size: int):
     Returns:
         The workload, with ``flops_per_item`` from :func:`flops.count_flops`.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     flops_per_image = flops.count_flops(generator)["total"]
     z = latents(batch_size)
@@ -152,7 +152,7 @@ def fold_generator(generator: keras.Model) -> list[dict]:
         ValueError: If the model is not laid out like the course's DCGAN
             generator.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     stages = []
     for layer in generator.layers:
@@ -220,7 +220,7 @@ def folded_sampler(generator: keras.Model, dtype: str = "bfloat16", jit_compile=
         A function ``sample(z)`` mapping float32 (batch, latent_dim) to float32
         (batch, 28, 28, 1) images.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     stages = fold_generator(generator)
     constants = [

@@ -13,7 +13,7 @@ weights' values):
 - :func:`denoiser`, a small convolutional network applied ``T`` times by an
   iterative, diffusion-style sampler (:func:`denoising_sampler`).
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class PixelTransformer:
         num_heads: Attention heads (``d_model`` must be divisible by it).
         seed: Seed of the random weights.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
 
     def __init__(self, d_model=256, num_layers=2, num_heads=4, seed=0):
@@ -213,7 +213,7 @@ def denoiser(base_channels: int = 64, name: str = "denoiser") -> keras.Model:
     Returns:
         A ``keras.Model`` mapping (batch, 28, 28, 1) to (batch, 28, 28, 1).
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     c = base_channels
     image = keras.Input((28, 28, 1))

@@ -4,7 +4,7 @@ Both functions take numbers and return numbers or sentences, so they are tested
 against NumPy and hand-made situations; :mod:`course_lib.bench.harness` feeds
 them the measured times.
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def window_statistics(values: Sequence[float]) -> dict:
     Raises:
         ValueError: If ``values`` is empty or holds a non-positive number.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     values = [float(value) for value in values]
     if not values:
@@ -85,7 +85,7 @@ def load_warning(
         ValueError: If a time is negative, ``wall_seconds`` is not positive or
             ``threads`` is below 1.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     if wall_seconds <= 0 or cpu_seconds < 0 or threads < 1:
         raise ValueError(

@@ -6,7 +6,7 @@ course's ``fit`` into :class:`~course_lib.bench.harness.Workload` objects fed by
 the same :func:`image_dataset`, with FLOPs per image from
 :func:`course_lib.bench.flops.training_flops_per_image`.
 
-Introduced in notebooks/08_speed_benchmarks.ipynb.
+Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def reference_train_step(generator, discriminator, jit_compile=False, eager=Fals
     Returns:
         A function ``step(images)`` that updates both networks.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(1e-4)
@@ -88,7 +88,7 @@ def image_dataset(images, batch_size, cache=True, prefetch=True, from_uint8=True
     Returns:
         A ``tf.data.Dataset`` of float32 (batch, 28, 28, 1) batches.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     images = np.asarray(images).reshape(-1, 28, 28, 1)
     if not from_uint8:

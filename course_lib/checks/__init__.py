@@ -10,7 +10,7 @@ its own test inputs. In the notebooks each check runs in an nbgrader test cell,
 - ``core``: the shared comparison and reporting;
 - ``counts``: notebooks 00 and 01;
 - ``maths``: notebooks 02 and 03;
-- ``training``: notebooks 05 to 07;
+- ``training``: notebooks 05 to 08;
 - ``toy_gan``, ``gan_build``, ``vae_build``: the build exercises of notebooks 04,
   05 and 06, which compare the learner's networks and ``train_step`` with the
   library's twins.

@@ -1,4 +1,4 @@
-"""Auto-checks for the exercises of notebooks 05 to 07: training and speed.
+"""Auto-checks for the exercises of notebooks 05 to 08: training and speed.
 
 The references are computed here with NumPy and closed forms, independently of
 ``course_lib.losses``, ``course_lib.latents`` and ``course_lib.bench``.
@@ -152,7 +152,7 @@ def check_generator_logit_gradient_value(student_answer) -> bool:
     )
 
 
-# Notebook 06: training a VAE.
+# Notebook 07: training a VAE.
 
 
 def check_iwae_bound(student_answer, log_weights) -> bool:
@@ -165,7 +165,7 @@ def check_iwae_bound(student_answer, log_weights) -> bool:
     Returns:
         Whether it is right to a relative error of 1e-6.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     log_weights = np.asarray(log_weights, dtype=np.float64)
     top = float(np.max(log_weights))
@@ -200,7 +200,7 @@ def check_bits_per_pixel(student_answer, log_px_nats, pixels: int = 784) -> bool
     Returns:
         Whether it is right to a relative error of 1e-6.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     nats = float(log_px_nats)
     expected = -nats / (pixels * math.log(2))
@@ -230,7 +230,7 @@ def check_elbo_gap(student_answer, iwae, elbo) -> bool:
     Returns:
         Whether it is right to a relative error of 1e-6.
 
-    Introduced in notebooks/06_vae_training.ipynb.
+    Introduced in notebooks/07_vae_training.ipynb.
     """
     gaps = np.asarray(iwae, dtype=np.float64) - np.asarray(elbo, dtype=np.float64)
     expected = sum(gaps.tolist()) / gaps.size
@@ -248,7 +248,7 @@ def check_elbo_gap(student_answer, iwae, elbo) -> bool:
     )
 
 
-# Notebook 08: speed.
+# Notebook 09: speed.
 
 
 def check_conv_flops(student_answer) -> bool:
@@ -260,7 +260,7 @@ def check_conv_flops(student_answer) -> bool:
     Returns:
         Whether the count is exact (to 1e-9).
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     output_side = math.ceil(14 / 2)
     multiply_adds = output_side**2 * 128 * 5 * 5 * 64
@@ -287,7 +287,7 @@ def check_kv_cache_factors(student_answer) -> bool:
     Returns:
         Whether both are right to a relative error of 1e-6.
 
-    Introduced in notebooks/08_speed_benchmarks.ipynb.
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
     name = "check_kv_cache_factors"
     if isinstance(student_answer, tuple) and None in student_answer:
