@@ -98,6 +98,16 @@ def test_sampling_is_judged_at_the_largest_batch_only():
     assert rows[0]["measured"] == pytest.approx(0.5)
 
 
+def test_fraction_of_the_fp32_peak_counts_float32_sampling_only():
+    peak = _result("matmul", 1.0, 1, flops=100e9)
+    sampling = [
+        _result("fp32", 800.0, 1024, method="tf.function", batch_size=1024),
+        _result("bf16", 2000.0, 1024, method="tf.function, bfloat16", batch_size=1024),
+    ]
+    rows = record.target_rows({"float32": peak}, sampling, [])
+    assert rows[0]["measured"] == pytest.approx(0.8)
+
+
 def test_valid_record_survives_json_round_trip():
     loaded = json.loads(json.dumps(_record()))
     assert record.validate_record(loaded) is loaded
