@@ -209,7 +209,8 @@ def grade(
             )
         )
     references = _references(source)
-    env = {**os.environ, "COURSE_PROFILE": "quick"}
+    # Quiet TensorFlow's C++ log, as runner.QUIET_KERNEL_ENV does for the runner.
+    env = {**os.environ, "COURSE_PROFILE": "quick", "TF_CPP_MIN_LOG_LEVEL": "3"}
     client = NotebookClient(
         notebook,
         timeout=cell_timeout,
