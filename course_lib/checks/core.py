@@ -11,6 +11,7 @@ Introduced in notebooks/01_background.ipynb.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from course_lib.config import NOT_IMPLEMENTED
@@ -128,6 +129,32 @@ def call(function, *args):
         return np.asarray(result, dtype=np.float64), None
     except (TypeError, ValueError):
         return None, f"your function returned {type(result).__name__}, not numbers."
+
+
+def call_builder(build_fn, *args):
+    """Call a learner's builder; return ``(model, None)`` or ``(None, problem)``.
+
+    Args:
+        build_fn: The learner's function that builds a ``keras.Model``.
+        *args: Its arguments (a latent size, say).
+
+    Returns:
+        The model and ``None``, or ``None`` and a sentence saying what went wrong.
+    """
+    if build_fn is None or not callable(build_fn):
+        return None, "expected your builder function; define it in the cell above."
+    try:
+        model = build_fn(*args)
+    except NotImplementedError:
+        return None, NOT_IMPLEMENTED
+    except Exception as error:  # noqa: BLE001 - report any failure of the answer.
+        return None, f"your function raised {type(error).__name__}: {error}"
+    if not isinstance(model, keras.Model):
+        return None, (
+            f"your builder returned {type(model).__name__}, not a keras.Model: it "
+            "must return a keras.Model, e.g. keras.Model(inputs, outputs)."
+        )
+    return model, None
 
 
 def check_function(name, function, args, expected, tolerance, hint, mistakes=()):

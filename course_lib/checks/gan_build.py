@@ -16,7 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import models
-from course_lib.checks.core import NOT_IMPLEMENTED, check_function, rel_error, report
+from course_lib.checks.core import (
+    call_builder,
+    check_function,
+    rel_error,
+    report,
+)
 from course_lib.checks.gan_step import (
     CHECK_CLUSTERS,
     CHECK_SEED,
@@ -41,20 +46,10 @@ _FIELDS = (
 ).split()
 
 
-def _build(name, build_fn, *args):
-    """Call a learner's builder; return ``(model, None)`` or ``(None, problem)``."""
-    if build_fn is None or not callable(build_fn):
-        return None, "expected your builder function."
-    try:
-        keras.utils.set_random_seed(CHECK_SEED)
-        model = build_fn(*args)
-    except NotImplementedError:
-        return None, NOT_IMPLEMENTED
-    except Exception as error:  # noqa: BLE001 - report any failure of the answer.
-        return None, f"your function raised {type(error).__name__}: {error}"
-    if not isinstance(model, keras.Model):
-        return None, f"return a keras.Model, not {type(model).__name__}."
-    return model, None
+def _seeded(build_fn, *args):
+    """``call_builder`` with Keras's seed fixed, so initial weights are the same."""
+    keras.utils.set_random_seed(CHECK_SEED)
+    return call_builder(build_fn, *args)
 
 
 def _layers(model):
@@ -126,7 +121,7 @@ def check_dcgan_generator(build_fn, latent_dim: int = 100) -> bool:
     Introduced in notebooks/05_gan_training.ipynb.
     """
     name = "check_dcgan_generator"
-    generator, problem = _build(name, build_fn, latent_dim)
+    generator, problem = _seeded(build_fn, latent_dim)
     if problem:
         return report(name, False, problem)
     reference = models.dcgan_generator(latent_dim)
@@ -166,7 +161,7 @@ def check_dcgan_discriminator(build_fn) -> bool:
     Introduced in notebooks/05_gan_training.ipynb.
     """
     name = "check_dcgan_discriminator"
-    discriminator, problem = _build(name, build_fn)
+    discriminator, problem = _seeded(build_fn)
     if problem:
         return report(name, False, problem)
     reference = models.dcgan_discriminator()
@@ -203,7 +198,7 @@ def check_projection_discriminator(add_fn, clusters: int = CHECK_CLUSTERS) -> bo
     """
     name = "check_projection_discriminator"
     plain = models.dcgan_discriminator()
-    projected, problem = _build(name, add_fn, plain, clusters)
+    projected, problem = _seeded(add_fn, plain, clusters)
     if problem:
         return report(name, False, problem)
     if len(projected.inputs) != 2:

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from course_lib import losses, toy2d
-from course_lib.checks.core import call, rel_error, report
+from course_lib.checks.core import call, call_builder, rel_error, report
 from course_lib.checks.toy_step import (
     D_LEARNING_RATE,
     G_LEARNING_RATE,
@@ -35,21 +35,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- the networks
-
-
-def _build(name, build_fn, *args):
-    """Call a learner's builder; return ``(model, None)`` or ``(None, problem)``."""
-    if build_fn is None or not callable(build_fn):
-        return None, "expected your builder function; define it in the cell above."
-    try:
-        model = build_fn(*args)
-    except NotImplementedError:
-        return None, NOT_IMPLEMENTED
-    except Exception as error:  # noqa: BLE001 - report any failure of the answer.
-        return None, f"your builder raised {type(error).__name__}: {error}"
-    if not hasattr(model, "count_params") or not hasattr(model, "output"):
-        return None, f"your builder returned {type(model).__name__}, not a keras.Model."
-    return model, None
 
 
 def _last_activation(model) -> str:
@@ -122,7 +107,7 @@ def check_toy_generator(build_fn) -> bool:
     name = "check_toy_generator"
     first_detail = None
     for latent_dim in (toy2d.LATENT_DIM, 5):
-        model, problem = _build(name, build_fn, latent_dim)
+        model, problem = call_builder(build_fn, latent_dim)
         if problem is not None:
             return report(name, False, problem)
         reference = toy2d.build_generator(latent_dim)
@@ -148,7 +133,7 @@ def check_toy_discriminator(build_fn) -> bool:
     Introduced in notebooks/04_gan_toy.ipynb.
     """
     name = "check_toy_discriminator"
-    model, problem = _build(name, build_fn)
+    model, problem = call_builder(build_fn)
     if problem is not None:
         return report(name, False, problem)
     reference = toy2d.build_discriminator()

@@ -20,8 +20,8 @@ import numpy as np
 
 from course_lib import models
 from course_lib.checks.core import (
-    NOT_IMPLEMENTED,
     call,
+    call_builder,
     rel_error,
     report,
 )
@@ -158,17 +158,10 @@ def matches(function, args, expected, tolerance) -> bool:
     )
 
 
-def _build(name, build, latent_dim):
-    try:
-        with float32_policy():
-            model = build(latent_dim)
-    except NotImplementedError:
-        return None, NOT_IMPLEMENTED
-    except Exception as error:  # noqa: BLE001 - report any failure of the answer.
-        return None, f"your function raised {type(error).__name__}: {error}"
-    if not isinstance(model, keras.Model):
-        return None, f"{name} must return a keras.Model, got {type(model).__name__}."
-    return model, None
+def _float32_build(build, latent_dim):
+    """``call_builder`` under the float32 policy, whatever the notebook's policy."""
+    with float32_policy():
+        return call_builder(build, latent_dim)
 
 
 def _weight_shapes(model) -> str:
@@ -222,7 +215,7 @@ def check_vae_encoder(build_encoder) -> bool:
     """
     name = "check_vae_encoder"
     for latent_dim in (LATENT_DIM, 2):
-        encoder, problem = _build("build_encoder", build_encoder, latent_dim)
+        encoder, problem = _float32_build(build_encoder, latent_dim)
         if problem:
             return report(name, False, problem)
         outputs = encoder.outputs
@@ -291,7 +284,7 @@ def check_vae_decoder(build_decoder) -> bool:
     """
     name = "check_vae_decoder"
     for latent_dim in (LATENT_DIM, 2):
-        decoder, problem = _build("build_decoder", build_decoder, latent_dim)
+        decoder, problem = _float32_build(build_decoder, latent_dim)
         if problem:
             return report(name, False, problem)
         if len(decoder.outputs) != 1:
