@@ -11,7 +11,8 @@ from the record::
 The marker names a notebook number (or ``max``: the longest notebook of that
 kind) and a run kind: ``quick`` or ``full`` on a CPU, ``full-retrain`` (with
 ``COURSE_RETRAIN=1``), and the same with ``-gpu`` on a GPU. A kind with no
-measured entry renders as "not measured".
+measured entry renders the record's ``estimates`` entry, labelled (written by
+``python -m course_lib.colab_estimate``), else "not measured"; a measured entry wins.
 
 Usage::
 
@@ -110,17 +111,24 @@ def render(notebook: str, kind: str, record: dict) -> str:
         record: As returned by ``load_record``.
 
     Returns:
-        A rounded duration, or ``"not measured"``.
+        A rounded duration; the estimate's, with its label, such as ``"~2 min
+        (T4 estimate, not measured)"``, where no measured entry exists; or
+        ``"not measured"``.
     """
-    chosen = [
-        entries.get(kind)
-        for stem, entries in record["notebooks"].items()
-        if notebook == "max" or stem[:2] == notebook
-    ]
-    # "max" needs every recorded notebook measured, or it would understate.
-    if not chosen or not all(entry and entry.get("ok", True) for entry in chosen):
+    estimates = record.get("estimates", {})
+    chosen = []
+    for stem, entries in record["notebooks"].items():
+        if notebook == "max" or stem[:2] == notebook:
+            measured = entries.get(kind)
+            ok = measured and measured.get("ok", True)
+            chosen.append(measured if ok else estimates.get(stem, {}).get(kind))
+    # "max" needs every recorded notebook measured or estimated, or it would understate.
+    if not chosen or not all(chosen):
         return NOT_MEASURED
-    return human_duration(max(entry["seconds"] for entry in chosen))
+    longest = max(chosen, key=lambda entry: entry["seconds"])
+    labels = sorted({entry["label"] for entry in chosen if "label" in entry})
+    duration = human_duration(longest["seconds"])
+    return f"{duration} ({'; '.join(labels)})" if labels else duration
 
 
 def find_markers(text: str) -> list[tuple[str, str, str]]:
