@@ -75,6 +75,18 @@ def test_targets_computed_from_hand_made_results():
     assert targets["build_gan_over_reference_fp32"]["target"] == 1.0
 
 
+def test_training_target_states_the_ratio_per_flop():
+    training = [
+        _result("ref", 100.0, 256, flops=1e8, loop="reference fp32"),
+        _result("ours", 150.0, 256, flops=1.1e8, loop="build_gan"),
+    ]
+    peak = _result("matmul", 1.0, 1, flops=100e9)
+    (row,) = record.target_rows({"float32": peak}, [], training)
+    assert row["measured"] == pytest.approx(1.5)
+    # 150 * 1.1e8 FLOP/s against 100 * 1e8: 1.65x per FLOP.
+    assert row["detail"].endswith("per FLOP 1.65x")
+
+
 def test_training_target_is_higher_where_bfloat16_was_picked():
     peak = _result("matmul", 1.0, 1, flops=100e9)
     training = [

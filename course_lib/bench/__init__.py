@@ -13,6 +13,8 @@ Imports flow one way, from the statistics up to the record:
   generator, BatchNorm folding;
 - :mod:`~course_lib.bench.training_speed`: the TF tutorial's reference loop and
   ``gan.build_gan()``, as timed workloads;
+- :mod:`~course_lib.bench.profile`: the TensorFlow profiler's op times of a
+  step, grouped into families;
 - :mod:`~course_lib.bench.generation`: the cost per image of the generator
   families;
 - :mod:`~course_lib.bench.record`: the whole suite, its JSON record and table.
