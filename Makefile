@@ -51,7 +51,7 @@ notebook-tests: venv
 # reason, where Chromium or Playwright is missing).
 browser-tests: venv
 	COURSE_PROFILE=quick COURSE_OFFLINE=1 timeout --kill-after=30 $(BROWSER_TIMEOUT) \
-		$(BIN)/python -m pytest -p no:xdist -rs tests/browser
+		$(BIN)/python -m pytest -p no:xdist -rs tests/browser --durations=8
 
 course: venv
 	$(BIN)/python -m course_lib.runner --profile $(PROFILE)

@@ -85,16 +85,26 @@ def test_seed_everything_rejects_bad_seeds(bad):
 
 def test_repo_root_found_from_notebooks_and_tests():
     expected = Path(__file__).resolve().parents[1]
-    code = "from course_lib import config; print(config.repo_root())"
-    for folder in ("notebooks", "tests"):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=expected / folder,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        assert Path(out) == expected
+    # One fresh process (importing course_lib starts TensorFlow, seconds), started
+    # in notebooks/; repo_root() is asked again after moving to tests/.
+    code = (
+        "import os\n"
+        "from course_lib import config\n"
+        "print(config.repo_root())\n"
+        "os.chdir('../tests')\n"
+        "print(os.getcwd(), config.repo_root(), sep='\\n')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=expected / "notebooks",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    from_notebooks, cwd_after, from_tests = out[:3]
+    assert Path(from_notebooks) == expected
+    assert Path(cwd_after) == expected / "tests"
+    assert Path(from_tests) == expected
 
 
 def test_repo_root_override(monkeypatch, tmp_path):

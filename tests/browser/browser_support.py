@@ -6,7 +6,9 @@ The browser test (tests/browser/test_browser.py) uses three pieces from here:
   Chromium), so that the test is skipped with that reason instead of passing;
 - ``LabServer`` starts one JupyterLab on 127.0.0.1 with a random port and token;
 - ``check_notebook()`` copies a notebook to a scratch name, opens it in the
-  browser, runs all cells, saves it, and returns a ``NotebookReport``.
+  browser, runs all cells, saves it, and returns a ``NotebookReport``;
+  ``start_notebook()`` does its first half (open, start the run), so that
+  several notebooks can run side by side before each is checked.
 
 Errors and execution counts are read from the saved notebook model (JupyterLab's
 contents API), never from the page. Widgets and images are checked in the page,
@@ -299,9 +301,21 @@ class LabServer:
         """Return the address that opens a file in JupyterLab, token included."""
         return f"{self.base_url}/lab/tree/{relative_path}?reset&token={self.token}"
 
-    def shutdown_kernels(self) -> None:
-        """Shut down every running kernel (between notebooks, to free memory)."""
+    def shutdown_kernels(self, keep_paths=()) -> None:
+        """Shut down the running kernels (between notebooks, to free memory).
+
+        Args:
+            keep_paths: Notebook paths (relative to the root) whose kernels stay:
+                notebooks still running in another page.
+        """
+        kept = {
+            session["kernel"]["id"]
+            for session in self.api("GET", "/api/sessions") or []
+            if session.get("path") in keep_paths and session.get("kernel")
+        }
         for kernel in self.api("GET", "/api/kernels") or []:
+            if kernel["id"] in kept:
+                continue
             try:
                 self.api("DELETE", f"/api/kernels/{kernel['id']}")
             except urllib.error.HTTPError:
@@ -363,15 +377,46 @@ class NotebookReport:
 
 # JavaScript run in the page. `window.jupyterapp` exists because the server runs
 # with --LabApp.expose_app_in_browser=True.
-_NOTEBOOK_READY_JS = """() => {
+# `needKernel` false is the render-only check: the saved outputs need no kernel, so
+# only the notebook's model and every cell's view must be there.
+_NOTEBOOK_READY_JS = """([path, needKernel]) => {
   const app = window.jupyterapp;
   const panel = app && app.shell.currentWidget;
   if (!panel || !panel.context || !panel.sessionContext || !panel.context.isReady) {
     return false;
   }
+  if (panel.context.path !== path) {
+    return false;
+  }
+  if (!needKernel) {
+    const cells = panel.content.model && panel.content.model.cells;
+    return Boolean(cells) && panel.content.widgets.length === cells.length;
+  }
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return Boolean(kernel) && kernel.status === 'idle';
 }"""
+
+# Open a notebook in a JupyterLab page that is already loaded (one page serves
+# every notebook of a server: loading JupyterLab itself takes seconds).
+_OPEN_JS = """(path) => {
+  window.jupyterapp.commands.execute('docmanager:open', {path: path});
+}"""
+
+# Close every document without a "save changes?" dialog; the next one opens alone.
+_CLOSE_ALL_JS = """() => {
+  const app = window.jupyterapp;
+  for (const widget of Array.from(app.shell.widgets('main'))) {
+    if (widget.context && widget.context.model) {
+      widget.context.model.dirty = false;
+    }
+    widget.dispose();
+  }
+}"""
+
+# Two animation frames: the page has laid itself out again (after a resize or a
+# scroll) and painted, which is what a screenshot needs.
+_NEXT_FRAME_JS = """() => new Promise(
+  (resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))"""
 
 _START_RUN_ALL_JS = """() => {
   window.__courseRunAll = {done: false};
@@ -555,6 +600,100 @@ def _compare_rendering(
             report.problems.append(f"{label}: a PNG output did not load as an image")
 
 
+@dataclass
+class OpenNotebook:
+    """A notebook open in the browser, perhaps still running: see ``start_notebook``.
+
+    Args:
+        report: Its report, filled in by ``check_notebook``.
+        page: The Playwright page that shows it.
+        scratch: The scratch copy the page has open.
+        relative: The scratch copy's path relative to the server's root.
+        shared: Whether ``page`` is the server's shared page (else its own).
+        started: ``time.monotonic()`` when it was opened.
+        console_errors: The page's console errors since then.
+    """
+
+    report: NotebookReport
+    page: object
+    scratch: Path
+    relative: str
+    shared: bool
+    started: float
+    context: object = None
+    console_errors: list[str] = field(default_factory=list)
+    on_console: object = None
+    opened: bool = False
+
+
+# The scratch paths of notebooks started and not yet checked: their kernels stay.
+_RUNNING: set[str] = set()
+
+
+def start_notebook(
+    context,
+    server: LabServer,
+    notebook: Path,
+    run: bool = True,
+    screenshot_name: str | None = None,
+    shared: bool = True,
+) -> OpenNotebook:
+    """Open one notebook in the browser and, with ``run``, start running all cells.
+
+    ``check_notebook`` finishes the job. Starting several notebooks first (each
+    with ``shared=False``, in its own page) lets their kernels run side by side.
+
+    Args:
+        context: The Playwright browser context from ``launch_chromium``.
+        server: A started ``LabServer`` whose root holds ``notebook``.
+        notebook: The notebook to open (copied to a scratch name first).
+        run: Start running all cells (``False``: only open it, for its saved
+            outputs).
+        screenshot_name: The report's name and screenshot's file stem; the
+            notebook's by default.
+        shared: Open it in the server's shared page (one notebook at a time), or
+            in a page of its own.
+
+    Returns:
+        The ``OpenNotebook``; a failure to open it is in its report's problems.
+    """
+    notebook = Path(notebook).resolve()
+    report = NotebookReport(name=screenshot_name or notebook.stem, ran=run)
+    scratch = server.root.resolve() / "notebooks" / (SCRATCH_PREFIX + notebook.name)
+    shutil.copyfile(notebook, scratch)
+    relative = scratch.relative_to(server.root.resolve()).as_posix()
+    if shared:
+        page, fresh = _lab_page(context, server)
+    else:
+        page, fresh = context.new_page(), True
+    opened = OpenNotebook(
+        report, page, scratch, relative, shared, time.monotonic(), context=context
+    )
+
+    def on_console(message):
+        if message.type == "error":
+            opened.console_errors.append(message.text)
+
+    opened.on_console = on_console
+    page.on("console", on_console)
+    _RUNNING.add(relative)
+    try:
+        page.set_viewport_size(VIEWPORT)
+        if fresh:
+            page.goto(server.lab_url(relative), wait_until="domcontentloaded")
+        else:
+            page.evaluate(_OPEN_JS, relative)
+        page.wait_for_function(
+            _NOTEBOOK_READY_JS, arg=[relative, run], timeout=120_000, polling=200
+        )
+        if run:
+            page.evaluate(_START_RUN_ALL_JS)
+        opened.opened = True
+    except Exception as error:
+        report.problems.append(f"browser check failed: {type(error).__name__}: {error}")
+    return opened
+
+
 def check_notebook(
     context,
     server: LabServer,
@@ -565,12 +704,16 @@ def check_notebook(
     screenshot_name: str | None = None,
     slider_timeout: float = SLIDER_RESPONSE_SECONDS,
     run: bool = True,
+    started: OpenNotebook | None = None,
 ) -> NotebookReport:
     """Run (or only render) one notebook in the browser and report every problem.
 
     The notebook is copied to ``notebooks/_browser_<name>`` under the server's
     root (git-ignored scratch, where ``course_lib`` resolves the repository's
     paths as for a course notebook), so the committed file is never modified.
+    One JupyterLab page per server serves one notebook after another (loading
+    JupyterLab takes seconds); after a check that found a problem, the next
+    notebook gets a freshly loaded page.
 
     Args:
         context: The Playwright browser context from ``launch_chromium``.
@@ -584,33 +727,25 @@ def check_notebook(
         run: Run all cells in the page's kernel (``True``), or only open the
             notebook and check that its saved outputs render (``False``: for a
             notebook whose outputs need no live kernel, see ``needs_kernel``).
+        started: The same notebook, already opened (and, with ``run``, started)
+            by ``start_notebook``; ``None`` opens it here.
 
     Returns:
         The ``NotebookReport``; its ``problems`` list is empty when all is well.
     """
-    started = time.monotonic()
-    notebook = Path(notebook).resolve()
-    report = NotebookReport(name=screenshot_name or notebook.stem, ran=run)
-    scratch = server.root.resolve() / "notebooks" / (SCRATCH_PREFIX + notebook.name)
-    shutil.copyfile(notebook, scratch)
-    relative = scratch.relative_to(server.root.resolve()).as_posix()
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            console_errors.append(message.text) if message.type == "error" else None
-        ),
-    )
+    if started is None:
+        started = start_notebook(context, server, notebook, run, screenshot_name)
+    report, page, relative = started.report, started.page, started.relative
+    if not started.opened:  # start_notebook has said why.
+        close_notebook(started, server)
+        return report
+    healthy = False
     try:
-        page.goto(server.lab_url(relative), wait_until="domcontentloaded")
-        page.wait_for_function(_NOTEBOOK_READY_JS, timeout=120_000, polling=500)
         run_state = None
         if run:
-            page.evaluate(_START_RUN_ALL_JS)
             try:
                 page.wait_for_function(
-                    _RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=1000
+                    _RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=250
                 )
             except Exception as error:  # Playwright's TimeoutError
                 report.problems.append(
@@ -628,20 +763,87 @@ def check_notebook(
             saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
             _check_widget_state(report, saved)
         report.screenshot = _screenshot(
-            page, screenshot_dir / f"{screenshot_name or notebook.stem}.png"
+            page, screenshot_dir / f"{screenshot_name or Path(notebook).stem}.png"
         )
+        healthy = True
     except Exception as error:
         report.problems.append(f"browser check failed: {type(error).__name__}: {error}")
     finally:
-        if report.problems and console_errors:
-            report.problems.append(
-                "browser console errors: " + " | ".join(console_errors[-5:])[:1500]
-            )
-        page.close()
-        server.shutdown_kernels()
-        scratch.unlink(missing_ok=True)
-        report.seconds = time.monotonic() - started
+        close_notebook(started, server, keep_page=healthy and not report.problems)
     return report
+
+
+def close_notebook(opened: OpenNotebook, server: LabServer, keep_page=False) -> None:
+    """Close a notebook from ``start_notebook``, stop its kernel, remove its copy.
+
+    Args:
+        opened: The notebook.
+        server: Its ``LabServer``.
+        keep_page: Keep the shared page for the next notebook (only when the
+            check found nothing wrong).
+    """
+    report, page = opened.report, opened.page
+    page.remove_listener("console", opened.on_console)
+    if report.problems and opened.console_errors:
+        report.problems.append(
+            "browser console errors: " + " | ".join(opened.console_errors[-5:])[:1500]
+        )
+    if opened.shared:
+        _release_lab_page(page, opened.context, server, keep=keep_page)
+    elif not page.is_closed():
+        page.close()
+    _RUNNING.discard(opened.relative)
+    server.shutdown_kernels(keep_paths=_RUNNING)
+    opened.scratch.unlink(missing_ok=True)
+    report.seconds = time.monotonic() - opened.started
+
+
+# One JupyterLab page per (browser context, server), reused from notebook to notebook.
+_LAB_PAGES: dict[tuple[int, str, str], object] = {}
+
+
+def _lab_page(context, server: LabServer):
+    """Return the server's open JupyterLab page, or a new blank page.
+
+    Args:
+        context: The Playwright browser context.
+        server: The ``LabServer`` the page shows.
+
+    Returns:
+        ``(page, fresh)``: ``fresh`` is ``True`` for a new page, which must load
+        JupyterLab; an open page only opens the next notebook.
+    """
+    key = (id(context), server.base_url, server.token)
+    page = _LAB_PAGES.get(key)
+    if page is not None and not page.is_closed():
+        return page, False
+    page = context.new_page()
+    _LAB_PAGES[key] = page
+    return page, True
+
+
+def _release_lab_page(page, context, server: LabServer, keep: bool) -> None:
+    """Close the notebook; keep the page for the next one only if all went well.
+
+    A page where anything went wrong (a problem found, a timeout, a crash) is
+    closed, so that the next notebook starts from a freshly loaded JupyterLab.
+
+    Args:
+        page: The page ``_lab_page`` returned.
+        context: The Playwright browser context.
+        server: The ``LabServer`` the page shows.
+        keep: Whether the check found nothing wrong.
+    """
+    key = (id(context), server.base_url, server.token)
+    if keep:
+        try:
+            page.evaluate(_CLOSE_ALL_JS)
+            return
+        except Exception:  # Playwright's Error: the page is gone.
+            pass
+    _LAB_PAGES.pop(key, None)
+    if not page.is_closed():
+        page.close()
 
 
 def _check_model(
@@ -765,7 +967,7 @@ def _wait_for_rendering(page, expected, render_timeout: float):
         rendered = page.evaluate(_RENDERED_OUTPUTS_JS, WIDGET_VIEW_MIME)
         if _rendering_settled(rendered) or time.monotonic() > deadline:
             return rendered
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _screenshot(page, path: Path) -> Path:
@@ -783,14 +985,15 @@ def _screenshot(page, path: Path) -> Path:
     notebook_height = page.evaluate(_PREPARE_SCREENSHOT_JS)
     height = min(max(notebook_height + 150, VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT)
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height)})
-    page.wait_for_timeout(1000)
+    page.evaluate(_NEXT_FRAME_JS)
+    page.wait_for_timeout(250)
     page.screenshot(path=str(path))
     visible = page.evaluate(_SCROLL_NOTEBOOK_JS, 0)["visible"]
     offset, part = 0, 2
     while offset + visible < notebook_height:
         offset += visible - 100  # Overlap a little, so no line is cut in two.
         page.evaluate(_SCROLL_NOTEBOOK_JS, offset)
-        page.wait_for_timeout(500)
+        page.evaluate(_NEXT_FRAME_JS)
         page.screenshot(path=str(path.with_name(f"{path.stem}-{part}.png")))
         part += 1
     page.set_viewport_size(VIEWPORT)

@@ -6,8 +6,11 @@ check the notebook model (no error outputs, every code cell ran) and the page
 sliders redraw their figures). A notebook with widgets is run (all cells, quick
 profile), since widgets need a live kernel; the others are only opened, and their
 saved full-profile outputs must render: nbval has already run every cell of every
-notebook, so running them a second time here would test nothing new. A
-screenshot of each notebook goes to ``build/screenshots/``.
+notebook, so running them a second time here would test nothing new. The
+notebooks with widgets start running together, each in its own page and kernel,
+before the first course notebook is checked, so that they run side by side and
+while the others are opened. A screenshot of each notebook goes to
+``build/screenshots/``.
 
 The checker's own tests come first: a working fixture must pass, and a widget
 that cannot render, a slider that drives nothing, a missing widget extension,
@@ -21,8 +24,10 @@ from browser_support import (
     WIDGET_MANAGER_EXTENSION,
     LabServer,
     check_notebook,
+    close_notebook,
     course_notebooks,
     needs_kernel,
+    start_notebook,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -119,7 +124,7 @@ def test_checker_fails_without_widget_extension(
             FIXTURES / "widgets_ok.ipynb",
             screenshot_dir / "fixtures",
             run_timeout=120,
-            render_timeout=10,
+            render_timeout=5,
             screenshot_name="widgets_ok_without_widget_extension",
         )
     record_report(report)
@@ -132,13 +137,33 @@ def test_checker_fails_without_widget_extension(
     )
 
 
+@pytest.fixture(scope="module")
+def widget_runs(lab_server, browser_context):
+    """Every course notebook with widgets, started running, each in its own page."""
+    started = {
+        notebook.name: start_notebook(
+            browser_context, lab_server, notebook, run=True, shared=False
+        )
+        for notebook in course_notebooks()
+        if needs_kernel(notebook)
+    }
+    yield started
+    for unchecked in started.values():  # Only if a test was deselected.
+        close_notebook(unchecked, lab_server)
+
+
 @pytest.mark.parametrize("notebook", course_notebooks(), ids=lambda path: path.stem)
 def test_notebook_runs_and_renders_in_browser(
-    notebook, lab_server, browser_context, screenshot_dir, record_report
+    notebook, lab_server, browser_context, screenshot_dir, record_report, widget_runs
 ):
     run = needs_kernel(notebook)
     report = check_notebook(
-        browser_context, lab_server, notebook, screenshot_dir, run=run
+        browser_context,
+        lab_server,
+        notebook,
+        screenshot_dir,
+        run=run,
+        started=widget_runs.pop(notebook.name, None),
     )
     record_report(report)
     assert not report.problems, _problems_text(report)

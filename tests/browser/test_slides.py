@@ -32,6 +32,33 @@ FIND_SLIDE = """(selector) => {
   return null;
 }"""
 
+# The slide at (h, v) is the present one, its transition has ended, MathJax has
+# finished with it, and the element is laid out (an image also decoded): ready
+# for its screenshot, with no fixed wait.
+SLIDE_SHOWN = """([h, v, selector]) => {
+  if (!window.MathJax || MathJax.Hub.queue.pending !== 0) {
+    return false;
+  }
+  const moving = document.getAnimations().some(
+    (animation) => animation instanceof CSSTransition
+      && animation.playState === 'running');
+  if (moving) {
+    return false;
+  }
+  const top = document.querySelectorAll('.reveal .slides > section')[h];
+  const inner = top ? top.querySelectorAll(':scope > section') : [];
+  const slide = inner.length ? inner[v] : top;
+  if (!slide || !slide.classList.contains('present')) {
+    return false;
+  }
+  const element = slide.querySelector(selector);
+  if (!element || (element.tagName === 'IMG' && !element.complete)) {
+    return false;
+  }
+  const box = element.getBoundingClientRect();
+  return box.width > 10 && box.height > 5;
+}"""
+
 
 @pytest.fixture(scope="module")
 def decks():
@@ -76,7 +103,10 @@ def test_a_math_slide_and_a_figure_slide_render(decks, browser_context, index):
         position = page.evaluate(FIND_SLIDE, selector)
         assert position, f"{deck.name}: no {kind} slide"
         page.goto(f"{url}#/{position[0]}/{position[1]}")
-        page.wait_for_timeout(1500)
+        page.wait_for_function(
+            SLIDE_SHOWN, arg=[*position, selector], timeout=30_000, polling=100
+        )
+        page.wait_for_timeout(200)  # One more paint after the layout settles.
         visible = page.locator(f".reveal section.present {selector}").first
         box = visible.bounding_box()
         assert box and box["width"] > 10 and box["height"] > 5, (deck.name, kind)
