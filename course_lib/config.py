@@ -68,7 +68,7 @@ PROFILES: dict[str, Profile] = {
         train_images=512,
         eval_samples=200,
         mc_samples=20_000,
-        bench_seconds=0.2,
+        bench_seconds=0.1,
     ),
     "full": Profile(
         name="full",

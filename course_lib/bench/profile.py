@@ -39,7 +39,7 @@ OTHER = "other (element-wise, normalisation, optimizer)"
 
 def _xplane():
     """Return TensorFlow's XSpace protobuf module, or say how to get it."""
-    try:
+    try:  # Imported here: a private TF module, needed only when reading a trace.
         from tensorflow.tsl.profiler.protobuf import xplane_pb2
     except ImportError as error:  # pragma: no cover - depends on the TF build
         raise ImportError(

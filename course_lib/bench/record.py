@@ -1,12 +1,9 @@
 """The benchmark suite's record: the targets, the JSON layout and the table.
 
-:func:`run_suite` times every workload of the course (sampling with the matmul
-peaks, training, the cost per image of the generator families) and returns a
-record naming its machine (:func:`course_lib.hardware.machine_record`). The
-record's layout is documented in ``data/benchmarks/README.md`` and checked by
-:func:`validate_record`; :func:`format_table` prints it. The command
-``python -m course_lib.bench`` (:mod:`course_lib.bench.__main__`) writes it to
-``data/benchmarks/``.
+:func:`run_suite` times every workload (sampling with the matmul peaks, training,
+the generator families' cost per image) and returns a record naming its machine;
+its layout (``data/benchmarks/README.md``) is checked by :func:`validate_record`,
+:func:`format_table` prints it, ``python -m course_lib.bench`` stores it.
 
 Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
@@ -23,9 +20,8 @@ from course_lib import config, data, hardware, models
 from course_lib.bench import generation, harness, sampling_speed, training_speed
 
 SCHEMA_VERSION = 2
-# The key of the one-line machine name in each schema version's ``hardware``
-# object: version 1 wrote bench's own ``device`` line, version 2 writes
-# :func:`course_lib.hardware.machine_record`, whose line is ``summary``.
+# The machine line's key in ``hardware``, per schema version: bench's own
+# ``device`` (1), :func:`course_lib.hardware.machine_record`'s ``summary`` (2).
 MACHINE_KEYS = {1: "device", 2: "summary"}
 TARGETS = {
     "sampling_fraction_of_fp32_peak": (0.9, ">="),
@@ -60,34 +56,33 @@ RECORD_KEYS = {
 
 
 SUITE_SIZES = {
-    # profile -> sampling batch sizes, training batch, denoiser T, family batch.
-    "quick": {
-        "batches": (1, 64),
-        "train_batch": 64,
-        "train_steps": 1,
-        "train_windows": 2,
-        "steps_T": 10,
-        "family": 8,
-        "cached_steps": 49,
-    },
-    "full": {
-        "batches": (1, 4, 16, 64, 256, 1024),
-        "train_batch": 256,
-        # 20 steps per fit call and window: fit's per-call start-up is amortised.
-        "train_steps": 20,
-        "train_windows": 3,
-        "steps_T": 50,
-        "family": 16,
-        "cached_steps": 196,
-    },
+    # profile -> sampling batches, training batch, steps per fit call (one call per
+    # window, 20 steps in full) and windows, denoiser T, family batch, diffusion T.
+    "quick": dict(
+        batches=(1, 64),
+        train_batch=64,
+        train_steps=1,
+        train_windows=2,
+        steps_T=10,
+        family=8,
+        family_T=(10, 100),
+        cached_steps=49,
+    ),
+    "full": dict(
+        batches=(1, 4, 16, 64, 256, 1024),
+        train_batch=256,
+        train_steps=20,
+        train_windows=3,
+        steps_T=50,
+        family=16,
+        family_T=(50, 1000),
+        cached_steps=196,
+    ),
 }
 
 
 def machine_line(record: dict) -> str:
-    """Return the line naming the machine a validated record ran on (its CPU/GPU).
-
-    Introduced in notebooks/09_speed_benchmarks.ipynb.
-    """
+    """Return the line naming the machine a validated record ran on (its CPU/GPU)."""
     return record["hardware"][MACHINE_KEYS[record["schema_version"]]]
 
 
@@ -295,7 +290,7 @@ def run_suite(quick: bool = False, images=None, log=print) -> dict:
     ]
     loops = ["reference fp32", "build_gan", "build_gan fp32"]
     measured = harness.measure_many(
-        train, max(seconds, 1.0), sizes["train_windows"], warmup_calls=1
+        train, seconds, sizes["train_windows"], warmup_calls=1
     )
     training = [
         harness.tag(result, loop=loop, settings=getattr(workload, "settings", None))
