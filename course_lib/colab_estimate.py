@@ -16,9 +16,9 @@ when it runs a notebook on a GPU) replaces it. The formula, per notebook::
 Assumptions (docs/colab_estimates.md discusses each):
 
 1. FLOPs: 2 x multiply-adds of the Dense, Conv2D and Conv2DTranspose layers of
-   the built models (``bench.flops.count_flops``); in the token transformer its
-   Dense layers at every position and the attention, 2 x 2 x L^2 x width per
-   block. Element-wise work is not counted.
+   the built models (``bench.flops.count_flops``); in the token transformer
+   (``bench.flops.transformer_flops``) its Dense layers at every position and
+   the attention, 2 x 2 x L^2 x width per block. Element-wise work is not counted.
 2. A training step: forward F, backward 2F (F through a network not updated),
    as in ``bench.flops.STEP_PASSES``: the DCGAN 3F_G + 8F_D, notebook 04's toy
    GAN 4F_G + 8F_D (fresh noise for G), a VAE 3(F_enc + F_dec).
@@ -65,7 +65,6 @@ from course_lib import (
     store,
     tokens,
     toy2d,
-    transformer,
     vq,
 )
 from course_lib.bench import flops
@@ -117,36 +116,6 @@ class Work:
         return self.flops_per_unit * (self.t4_units or self.units)
 
 
-def transformer_flops(model) -> int:
-    """Count the forward FLOPs of one sequence through a token transformer.
-
-    Per block: its Dense layers at each of the ``L`` positions, from their
-    kernels' shapes, and the attention, ``2 * 2 * L^2 * width`` (scores and the
-    weighted sum over all ``L`` keys, as the masked implementation computes
-    them); the output head by ``bench.flops.count_flops``.
-
-    Args:
-        model: A model of ``transformer.build_transformer``.
-
-    Returns:
-        The FLOPs per sequence; a ValueError for a model without blocks.
-    """
-    found = transformer.blocks(model)
-    if not found:
-        raise ValueError(
-            f"{model.name!r} has no TransformerBlock. Fix: pass a model built by "
-            "transformer.build_transformer (or tokens.build_prior)."
-        )
-    length = int(model.input.shape[1])
-    total = flops.count_flops(model)["total"]
-    for block in found:
-        for dense in (block.qkv, block.merge, block.up, block.down):
-            inputs, units = (int(size) for size in dense.kernel.shape)
-            total += 2 * length * inputs * units
-        total += 2 * 2 * length * length * int(block.width)
-    return int(total)
-
-
 @functools.lru_cache(maxsize=1)
 def network_flops() -> dict:
     """Count the forward FLOPs per image of every network the notebooks run.
@@ -174,7 +143,7 @@ def network_flops() -> dict:
         ),
     }
     counted = {name: flops.count_flops(model)["total"] for name, model in built.items()}
-    counted["prior"] = transformer_flops(tokens.build_prior(token, causal=True))
+    counted["prior"] = flops.transformer_flops(tokens.build_prior(token, causal=True))
     return counted
 
 

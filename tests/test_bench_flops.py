@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from course_lib import models
+from course_lib import models, transformer
 from course_lib.bench import flops
 
 # The DCGAN's forward FLOPs per image, by hand (2 x multiply-adds per layer).
@@ -135,3 +135,22 @@ def test_training_flops_course_steps_by_hand(dcgan):
 def test_training_flops_rejects_unknown_step(dcgan):
     with pytest.raises(ValueError, match="one_pass"):
         flops.training_flops_per_image(*dcgan, step="fresh noise")
+
+
+def test_a_tiny_transformer_counts_its_dense_layers_and_attention_by_hand():
+    model = transformer.build_transformer(
+        vocab_size=5, output_size=3, length=4, width=8, depth=1, heads=2
+    )
+    length, width = 4, 8
+    dense = 2 * length * (width * 3 * width + width * width + 2 * width * 4 * width)
+    attention = 2 * 2 * length * length * width
+    head = 2 * length * width * 3
+    assert dense + attention + head == 6848
+    assert flops.transformer_flops(model) == 6848
+
+
+def test_a_model_without_blocks_is_refused_with_the_fix():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="build_transformer"):
+        flops.transformer_flops(model)

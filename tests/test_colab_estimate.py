@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from course_lib import colab_estimate, runtimes, transformer
+from course_lib import colab_estimate, runtimes
 from course_lib.bench import flops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,25 +20,6 @@ def test_a_tiny_conv_model_counts_what_a_hand_count_gives():
     model = keras.Model(image, x)
     by_hand = 2 * (6 * 6 * 3) * (3 * 3 * 2) + 2 * (6 * 6 * 3) * (2 * 2 * 4)
     assert flops.count_flops(model)["total"] == by_hand == 3888 + 3456
-
-
-def test_a_tiny_transformer_counts_its_dense_layers_and_attention_by_hand():
-    model = transformer.build_transformer(
-        vocab_size=5, output_size=3, length=4, width=8, depth=1, heads=2
-    )
-    length, width = 4, 8
-    dense = 2 * length * (width * 3 * width + width * width + 2 * width * 4 * width)
-    attention = 2 * 2 * length * length * width
-    head = 2 * length * width * 3
-    assert dense + attention + head == 6848
-    assert colab_estimate.transformer_flops(model) == 6848
-
-
-def test_a_model_without_blocks_is_refused_with_the_fix():
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    with pytest.raises(ValueError, match="build_transformer"):
-        colab_estimate.transformer_flops(model)
 
 
 def test_the_course_networks_count_as_their_hand_counts():

@@ -1,4 +1,4 @@
-"""FLOPs per image: layer by layer, per model, and per training step.
+"""FLOPs per image: layer by layer, per model (token transformers too), per step.
 
 FLOPs are counted per image as 2 x multiply-adds of the Dense, Conv2D and
 Conv2DTranspose layers (bias, normalisation and activations are element-wise,
@@ -14,6 +14,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras import layers
+
+from course_lib import transformer
 
 # How many times one training step runs each network's forward-pass work, in
 # units of that network's forward FLOPs per image: (generator, discriminator).
@@ -115,6 +117,36 @@ def count_flops(model) -> dict:
 
     visit(model)
     return {"total": sum(row[2] for row in rows), "layers": rows}
+
+
+def transformer_flops(model) -> int:
+    """Count the forward FLOPs of one sequence through a token transformer.
+
+    Per block: its Dense layers at each of the ``L`` positions, from their
+    kernels' shapes, and the attention, ``2 * 2 * L^2 * width`` (scores and the
+    weighted sum over all ``L`` keys, as the masked implementation computes
+    them); the output head by :func:`count_flops`.
+
+    Args:
+        model: A model of ``transformer.build_transformer``.
+
+    Returns:
+        The FLOPs per sequence; a ValueError for a model without blocks.
+    """
+    found = transformer.blocks(model)
+    if not found:
+        raise ValueError(
+            f"{model.name!r} has no TransformerBlock. Fix: pass a model built by "
+            "transformer.build_transformer (or tokens.build_prior)."
+        )
+    length = int(model.input.shape[1])
+    total = count_flops(model)["total"]
+    for block in found:
+        for dense in (block.qkv, block.merge, block.up, block.down):
+            inputs, units = (int(size) for size in dense.kernel.shape)
+            total += 2 * length * inputs * units
+        total += 2 * 2 * length * length * int(block.width)
+    return int(total)
 
 
 def training_flops_per_image(generator, discriminator, step: str = "tutorial"):
