@@ -12,13 +12,22 @@ the batch is; the VAE's ``train_step`` runs as it is, on a copy of the model
 whose reparameterisation noise is a fixed array (row i for image i). D's
 dropout is off in both copies, since its masks are random too.
 
+What is compared: one step with SGD in place of Adam, from the same seeded
+initialisation, so that the step is the all-reduced gradient times a constant.
+Adam's first step is nearly ``lr * sign(g)``: a loss counted twice would pass
+unseen, and gradients at rounding level would become full steps.
+
 Tolerance: the replicas' gradients are summed by an all-reduce, in another order
 than one device sums its batch, so float32's rounding (u = 2**-24 ~ 6e-8) enters
 differently, amplified by the cancellation in each gradient (a sum of terms of
 both signs, as in tests/test_precision.py). We allow a relative difference of
-1e-3 over each variable's step (measured: ~3e-5 for the GAN, ~3e-6 for the
-VAE); a wrong scaling of the replicas' losses would give 1 (twice the step) and
-per-replica batch statistics give ~0.85.
+1e-3 over the whole step. Measured at the fixed seed: ~2e-5 for the GAN, ~3e-6
+for the VAE. Over seeds 0 to 17 the GAN ranged from 2e-5 to 1.2e-3: at some
+initialisations G's gradient is itself the small difference of large terms
+(D scores all fakes alike, and batch norm's backward pass subtracts the
+batch mean), so the seed is fixed rather than left to chance. The broken copies
+measure 1.0 (losses not divided by the replica count) and 0.24 (per-replica
+batch statistics).
 """
 
 import json
@@ -51,7 +60,8 @@ def _run_checks(*names):
 def steps():
     return _run_checks(
         "gan_step",
-        "gan_step_synchronized",
+        "gan_step_per_replica_batch_norm",
+        "gan_step_losses_not_scaled",
         "vae_step",
         "replica_noise",
         "overflow_on_one_replica",
@@ -60,22 +70,28 @@ def steps():
 
 
 def test_two_replica_gan_step_equals_the_one_device_step(steps):
-    # G's batch norm synchronised across the replicas, as one device normalises
-    # with the whole batch; then only _scale_for_replicas and the all-reduce of
-    # the gradients are being compared.
-    result = steps["gan_step_synchronized"]
+    result = steps["gan_step"]
     assert result["replicas"] == 2
-    assert result["max_relative_difference"] < TOLERANCE
+    # G's batch norm normalises with the whole global batch, as on one device.
+    assert result["synchronized_batch_norm"]
+    assert result["relative_difference"] < TOLERANCE
 
 
-def test_two_replica_dcgan_step_as_built_equals_the_one_device_step(steps):
-    assert steps["gan_step"]["max_relative_difference"] < TOLERANCE
+def test_the_comparison_catches_per_replica_batch_statistics(steps):
+    result = steps["gan_step_per_replica_batch_norm"]
+    assert not result["synchronized_batch_norm"]
+    assert result["relative_difference"] > 0.1
+
+
+def test_the_comparison_catches_replica_losses_that_are_not_scaled(steps):
+    # Each replica's gradient is summed by the all-reduce: twice the step.
+    assert abs(steps["gan_step_losses_not_scaled"]["relative_difference"] - 1.0) < 0.1
 
 
 def test_two_replica_vae_step_equals_the_one_device_step(steps):
     result = steps["vae_step"]
     assert result["replicas"] == 2
-    assert result["max_relative_difference"] < TOLERANCE
+    assert result["relative_difference"] < TOLERANCE
 
 
 def test_replicas_draw_different_gan_noise(steps):
