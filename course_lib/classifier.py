@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from course_lib import config, data, models, pixels, recipes, store, training
+from course_lib import config, data, models, pipeline, pixels, recipes, store, training
 
 _loaded_classifiers: dict[str, keras.Model] = {}
 
@@ -142,12 +142,11 @@ def train(profile: config.Profile, seed: int, recipe=recipes.CLASSIFIER) -> tupl
     targets = np.concatenate(
         [np.eye(10, dtype=np.float32)[mnist.y_train], np.full((len(outliers), 10), 0.1)]
     ).astype(np.float32)
-    train_dataset = (
+    train_dataset = pipeline.fixed_prefetch(
         tf.data.Dataset.from_tensor_slices((inputs, targets))
         .shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
         .batch(recipe.batch_size)
         .map(lambda x, y: (augment(x, training=True), y))
-        .prefetch(tf.data.AUTOTUNE)
     )
     model = models.mnist_classifier()
     model.compile(

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from course_lib import config, pixels, store
+from course_lib import config, pipeline, pixels, store
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -283,7 +283,7 @@ def make_dataset(
         shuffle: Reshuffle each epoch with a fixed ``seed``.
         seed: The shuffle seed.
         cache: Keep decoded tensors in memory after the first epoch.
-        prefetch: Overlap input preparation with training (``AUTOTUNE``).
+        prefetch: Overlap input preparation with training (``pipeline.fixed_prefetch``).
         drop_remainder: Drop a last, smaller batch.
 
     Returns:
@@ -306,9 +306,7 @@ def make_dataset(
             min(len(images), 10_000), seed=seed, reshuffle_each_iteration=True
         )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if prefetch:
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset
+    return pipeline.fixed_prefetch(dataset) if prefetch else pipeline.untuned(dataset)
 
 
 def training_images(

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib import pipeline
+
 
 def mask_tokens(tokens, mask_id: int, seed: int = 0):
     """Mask a random cosine-schedule share of each sequence, for MaskGIT training.
@@ -77,10 +79,10 @@ def prior_dataset(sequences, recipe, causal: bool, shuffle: bool, seed: int = 0)
             start = tf.fill([tf.shape(batch)[0], 1], bos)
             return tf.concat([start, batch[:, :-1]], axis=1), batch
 
-        return dataset.map(shift).prefetch(tf.data.AUTOTUNE)
+        return pipeline.fixed_prefetch(dataset.map(shift))
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     seeds = seeds.batch(2).map(lambda pair: tf.cast(pair % (2**31 - 1), tf.int32))
     dataset = tf.data.Dataset.zip(dataset, seeds)
-    return dataset.map(
-        lambda batch, pair: mask_tokens(batch, recipe.num_codes, pair)
-    ).prefetch(tf.data.AUTOTUNE)
+    return pipeline.fixed_prefetch(
+        dataset.map(lambda batch, pair: mask_tokens(batch, recipe.num_codes, pair))
+    )

@@ -15,8 +15,8 @@ MAX_LINES = 400
 
 FLOORS = {
     1: "config hardware models transformer losses augment clusters pixels plotting "
-    "animation token_checks token_data",
-    2: "recipes store latents env runtimes classroom slides bootstrap",
+    "animation token_checks pipeline",
+    2: "recipes store latents env runtimes classroom slides bootstrap token_data",
     3: "data checkpoints runner autograde",
     4: "training",
     5: "gan vae classifier vq token_sampling latent_diffusion toy2d",

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import gan, hardware, models
+from course_lib import gan, hardware, models, pipeline
 from course_lib.bench import flops, harness
 
 
@@ -103,9 +103,7 @@ def image_dataset(images, batch_size, cache=True, prefetch=True, from_uint8=True
         dataset = dataset.cache()
     dataset = dataset.shuffle(len(images), seed=0).repeat()
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    if prefetch:
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset
+    return pipeline.fixed_prefetch(dataset) if prefetch else pipeline.untuned(dataset)
 
 
 def reference_workload(images, batch_size, steps, name, **options):
