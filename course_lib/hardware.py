@@ -13,8 +13,12 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   needed. Measured on the course's 2-core Xeon: DCGAN sampling about 2x faster
   than float32; the training gain varies between runs (1.0x to 1.6x of the
   float32 loop on a quiet machine) but was never measured below 1.
-- Any other CPU keeps ``"float32"``: without matrix units, bfloat16 only adds
-  casts (and float16 is slower than float32 on CPUs).
+- Any other CPU keeps ``"float32"`` (float16 is slower than float32 on CPUs).
+  Without AMX the flags do not predict bfloat16's speed: on an Intel Xeon with
+  AVX-512 BF16 instructions, bfloat16 matrix products ran at 0.58x of float32;
+  on an AMD EPYC with the same flags, at 1.9x (the tutorial's training loop at
+  1.48x, in notebook 09). So this rule leaves that speed unused on such CPUs;
+  deciding from a stored measurement of the machine would recover it.
 - A GPU of compute capability 8.0 or newer (Ampere such as the A100, Hopper such
   as the H100) has bfloat16 tensor cores, so it uses ``"mixed_bfloat16"`` for
   the same reason.
