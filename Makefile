@@ -39,7 +39,8 @@ lab: venv
 test: unit-tests notebook-tests browser-tests
 
 # One TensorFlow thread pool thread per xdist worker: two workers on two cores would
-# otherwise run four busy threads (measured: 234 s and 256 s, against 264 s without).
+# otherwise run four busy threads. (Measured: 234 s and 256 s, against 264 s without,
+# but not back to back: the gain is within the machine's own variation.)
 unit-tests: venv
 	COURSE_PROFILE=quick TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
 		timeout $(UNIT_TIMEOUT) $(BIN)/python -m pytest -n $(JOBS) tests \
