@@ -43,7 +43,16 @@ COLAB_DIR = "/content/" + config.REPO_SLUG.split("/")[-1]
 # these (installing over them can break its Jupyter server), or, for JupyterLab,
 # has its own front end. Every other dependency in pyproject.toml is installed.
 COLAB_PROVIDES = frozenset(
-    {"tensorflow", "keras", "numpy", "matplotlib", "pillow", "ipywidgets", "jupyterlab"}
+    {
+        "tensorflow",
+        "keras",
+        "numpy",
+        "matplotlib",
+        "pillow",
+        "pandas",
+        "ipywidgets",
+        "jupyterlab",
+    }
 )
 # Front-end packages: their pins are for JupyterLab 4. Colab runs its own front end
 # and widget manager (with ipywidgets 7.7), which the course's sliders work with,

@@ -226,7 +226,15 @@ def test_cell_installs_only_what_colab_lacks_and_checks_the_rest():
     tested = bootstrap.tested_ranges()
     assert tested["python"] == _pyproject()["requires-python"]
     assert tested["keras"] == declared["keras"].removeprefix("keras")
-    checked = {"python", "tensorflow", "keras", "numpy", "matplotlib", "pillow"}
+    checked = {
+        "python",
+        "tensorflow",
+        "keras",
+        "numpy",
+        "matplotlib",
+        "pillow",
+        "pandas",
+    }
     assert set(tested) == checked, "ipywidgets and jupyterlab are Colab's own"
     source = bootstrap.cell_source()
     assert source.splitlines()[0] == bootstrap.FIRST_LINE
