@@ -95,3 +95,13 @@ def test_sampling_workload_rejects_unknown_method():
     generator = models.dcgan_generator(latent_dim=sampling_speed.LATENT_DIM)
     with pytest.raises(ValueError, match="Unknown method"):
         sampling_speed.sampling_workload(generator, "pytorch", 2)
+
+
+def test_sampling_workload_rejects_a_generator_not_in_float32():
+    # What shipped.load returns on a CPU with AMX: its "float32" rows would run bf16.
+    generator = models.dcgan_generator(latent_dim=sampling_speed.LATENT_DIM)
+    in_bfloat16 = sampling_speed.generator_in_policy(generator, "mixed_bfloat16")
+    with pytest.raises(ValueError, match="generator_in_policy"):
+        sampling_speed.sampling_workload(in_bfloat16, "tf.function", 2)
+    copy = sampling_speed.generator_in_policy(in_bfloat16, "float32")
+    assert sampling_speed.sampling_workload(copy, "tf.function", 2).items_per_call == 2

@@ -94,8 +94,19 @@ def sampling_workload(generator: keras.Model, method: str, batch_size: int):
     Returns:
         The workload, with ``flops_per_item`` from :func:`flops.count_flops`.
 
+    Raises:
+        ValueError: If the generator does not compute in float32 (its rows would
+            be mislabelled: the lower precisions are methods of their own).
+
     Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
+    if generator.dtype_policy.compute_dtype != "float32":
+        raise ValueError(
+            f"sampling_workload needs the float32 generator, got one computing in "
+            f"{generator.dtype_policy.compute_dtype} (shipped.load builds in the "
+            "recommended precision). Fix: generator = "
+            'sampling_speed.generator_in_policy(generator, "float32").'
+        )
     flops_per_image = flops.count_flops(generator)["total"]
     z = latents(batch_size)
     label = f"{method}, batch {batch_size}"
