@@ -87,6 +87,20 @@ def test_training_target_states_the_ratio_per_flop():
     assert row["detail"].endswith("per FLOP 1.65x")
 
 
+def test_training_target_states_fits_cost_over_a_bare_loop_of_its_step():
+    training = [
+        _result("ref", 100.0, 256, loop="reference fp32"),
+        _result("ours", 150.0, 256, loop="build_gan"),
+        _result("ours fp32", 90.0, 256, loop="build_gan fp32"),
+        _result("bare loop", 100.0, 256, loop="build_gan fp32 step loop"),
+    ]
+    peak = _result("matmul", 1.0, 1, flops=100e9)
+    (row,) = record.target_rows({"float32": peak}, [], training)
+    assert row["detail"].endswith("fit runs its train_step at 0.90x a bare loop")
+    (without,) = record.target_rows({"float32": peak}, [], training[:3])
+    assert "bare loop" not in without["detail"]
+
+
 def test_training_target_is_higher_where_bfloat16_was_picked():
     peak = _result("matmul", 1.0, 1, flops=100e9)
     training = [

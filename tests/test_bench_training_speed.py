@@ -43,3 +43,20 @@ def test_reference_workload_counts_images_and_tutorial_flops():
         models.dcgan_generator(), models.dcgan_discriminator(), "tutorial"
     )
     assert workload.flops_per_item == expected
+
+
+def test_step_loop_runs_build_gans_own_step_and_counts_its_flops():
+    images = np.zeros((8, 28, 28), np.uint8)
+    workload = training_speed.step_loop_workload(
+        images, 4, 2, "loop", precision="float32", seed=0
+    )
+    assert workload.items_per_call == 8
+    assert workload.settings["precision"] == "float32"
+    metrics = workload.function()  # two steps of GAN.train_step
+    assert set(metrics) >= {"d_loss", "g_loss"}
+    assert all(np.isfinite(float(value)) for value in metrics.values())
+    expected = flops.training_flops_per_image(
+        models.dcgan_generator(), models.dcgan_discriminator(), "one_pass"
+    )
+    assert workload.flops_per_item == expected
+    assert training_speed.LOOPS[-1] == "build_gan fp32 step loop"

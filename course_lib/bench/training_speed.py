@@ -1,10 +1,12 @@
 """Training speed: the TF tutorial's reference step and ``gan.build_gan()``.
 
 :func:`reference_train_step` is the TensorFlow docs DCGAN tutorial's two-tape
-step; :func:`reference_workload` and :func:`build_gan_workload` turn it and the
-course's ``fit`` into :class:`~course_lib.bench.harness.Workload` objects fed by
-the same :func:`image_dataset`, with FLOPs per image from
-:func:`course_lib.bench.flops.training_flops_per_image`.
+step; :func:`reference_workload`, :func:`build_gan_workload` and
+:func:`step_loop_workload` turn it, the course's ``fit`` and the course's
+``train_step`` in a bare loop into :class:`~course_lib.bench.harness.Workload`
+objects fed by the same :func:`image_dataset`, with FLOPs per image from
+:func:`course_lib.bench.flops.training_flops_per_image`;
+:func:`measure_training` times them side by side.
 
 Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
@@ -176,3 +178,88 @@ def build_gan_workload(images, batch_size, steps, name, **build_options):
     workload = harness.Workload(name, run, steps * batch_size, flops_per_image)
     workload.settings = dict(model.settings)
     return workload
+
+
+def step_loop_workload(images, batch_size, steps, name, **build_options):
+    """Return a workload of ``build_gan()``'s own ``train_step`` in a bare loop.
+
+    The same step that ``fit`` runs, in a plain ``tf.function`` called ``steps``
+    times per window, as the reference loop is: ``fit`` against this row is the
+    cost of ``fit`` itself (its loop, callbacks, iterator per call), free of the
+    difference between the two algorithms.
+
+    Args:
+        images: uint8 MNIST digits.
+        batch_size: Images per batch.
+        steps: Steps per call.
+        name: The label.
+        **build_options: Passed to ``gan.build_gan``.
+
+    Returns:
+        A :class:`~course_lib.bench.harness.Workload`.
+    """
+    model = gan.build_gan(**build_options)
+    step = tf.function(model.train_step)
+    iterator = iter(image_dataset(images, batch_size))
+
+    def run():
+        result = None
+        for _ in range(steps):
+            result = step(next(iterator))
+        return result
+
+    flops_per_image = flops.training_flops_per_image(
+        model.generator, model.discriminator, "one_pass"
+    )
+    workload = harness.Workload(name, run, steps * batch_size, flops_per_image)
+    workload.settings = dict(model.settings)
+    return workload
+
+
+# The training rows of the bench, by ``loop`` tag.
+LOOPS = ("reference fp32", "build_gan", "build_gan fp32", "build_gan fp32 step loop")
+
+
+def measure_training(images, batch, steps, seconds, windows, log=print):
+    """Time the four training workloads side by side, windows interleaved.
+
+    Args:
+        images: uint8 MNIST digits.
+        batch: Images per step.
+        steps: Steps per call (one ``fit`` call per window).
+        seconds: The window length.
+        windows: Windows per workload.
+        log: Where progress lines go.
+
+    Returns:
+        The results, tagged with ``loop`` (one of :data:`LOOPS`) and ``settings``.
+    """
+    fp32 = {"precision": "float32"}
+    train = [
+        reference_workload(
+            images, batch, steps, f"reference two-tape loop fp32, b{batch}"
+        ),
+        build_gan_workload(images, batch, steps, f"build_gan() + fit, b{batch}"),
+        build_gan_workload(
+            images,
+            batch,
+            steps,
+            f"build_gan(precision='float32') + fit, b{batch}",
+            **fp32,
+        ),
+        step_loop_workload(
+            images,
+            batch,
+            steps,
+            f"build_gan(precision='float32') step loop, b{batch}",
+            **fp32,
+        ),
+    ]
+    measured = harness.measure_many(train, seconds, windows, warmup_calls=1)
+    training = [
+        harness.tag(result, loop=loop, settings=getattr(workload, "settings", None))
+        for result, loop, workload in zip(measured, LOOPS, train, strict=True)
+    ]
+    for result in training:
+        log(f"  {result}")
+    return training
