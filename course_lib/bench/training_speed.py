@@ -108,6 +108,28 @@ def image_dataset(images, batch_size, cache=True, prefetch=True, from_uint8=True
     return pipeline.fixed_prefetch(dataset) if prefetch else pipeline.untuned(dataset)
 
 
+def _repeat(step, iterator, steps):
+    """A function running ``step`` on the next ``steps`` batches of ``iterator``."""
+
+    def run():
+        result = None
+        for _ in range(steps):
+            result = step(next(iterator))
+        return result
+
+    return run
+
+
+def _course_workload(model, name, run, images_per_call):
+    """The workload of a ``build_gan()`` model: its one-pass FLOPs and settings."""
+    flops_per_image = flops.training_flops_per_image(
+        model.generator, model.discriminator, "one_pass"
+    )
+    workload = harness.Workload(name, run, images_per_call, flops_per_image)
+    workload.settings = dict(model.settings)
+    return workload
+
+
 def reference_workload(images, batch_size, steps, name, **options):
     """Return a workload of ``steps`` reference-loop steps over ``image_dataset``.
 
@@ -131,13 +153,7 @@ def reference_workload(images, batch_size, steps, name, **options):
         generator = models.dcgan_generator()
         discriminator = models.dcgan_discriminator()
     step = reference_train_step(generator, discriminator, jit_compile, eager)
-    iterator = iter(image_dataset(images, batch_size, **options))
-
-    def run():
-        result = None
-        for _ in range(steps):
-            result = step(next(iterator))
-        return result
+    run = _repeat(step, iter(image_dataset(images, batch_size, **options)), steps)
 
     flops_per_image = flops.training_flops_per_image(
         generator, discriminator, "tutorial"
@@ -172,12 +188,7 @@ def build_gan_workload(images, batch_size, steps, name, **build_options):
     def run():
         return model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
 
-    flops_per_image = flops.training_flops_per_image(
-        model.generator, model.discriminator, "one_pass"
-    )
-    workload = harness.Workload(name, run, steps * batch_size, flops_per_image)
-    workload.settings = dict(model.settings)
-    return workload
+    return _course_workload(model, name, run, steps * batch_size)
 
 
 def step_loop_workload(images, batch_size, steps, name, **build_options):
@@ -200,20 +211,8 @@ def step_loop_workload(images, batch_size, steps, name, **build_options):
     """
     model = gan.build_gan(**build_options)
     step = tf.function(model.train_step)
-    iterator = iter(image_dataset(images, batch_size))
-
-    def run():
-        result = None
-        for _ in range(steps):
-            result = step(next(iterator))
-        return result
-
-    flops_per_image = flops.training_flops_per_image(
-        model.generator, model.discriminator, "one_pass"
-    )
-    workload = harness.Workload(name, run, steps * batch_size, flops_per_image)
-    workload.settings = dict(model.settings)
-    return workload
+    run = _repeat(step, iter(image_dataset(images, batch_size)), steps)
+    return _course_workload(model, name, run, steps * batch_size)
 
 
 # The training rows of the bench, by ``loop`` tag.
