@@ -8,13 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from browser_support import (
-    REPO_ROOT,
-    SCRATCH_PREFIX,
-    LabServer,
-    launch_chromium,
-    missing_requirements,
-)
+from lab_server import REPO_ROOT, LabServer, launch_chromium, missing_requirements
+from notebook_check import SCRATCH_PREFIX
 
 SCREENSHOT_DIR = REPO_ROOT / "build" / "screenshots"
 REPORTS = []  # NotebookReport objects, summarised at the end of the run.

@@ -20,15 +20,9 @@ and a raising cell (or widget callback) must each fail.
 from pathlib import Path
 
 import pytest
-from browser_support import (
-    WIDGET_MANAGER_EXTENSION,
-    LabServer,
-    check_notebook,
-    close_notebook,
-    course_notebooks,
-    needs_kernel,
-    start_notebook,
-)
+from lab_server import WIDGET_MANAGER_EXTENSION, LabServer
+from notebook_check import check_notebook, close_notebook, start_notebook
+from notebook_model import course_notebooks, needs_kernel
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ import http.server
 import threading
 
 import pytest
-from browser_support import REPO_ROOT
+from lab_server import REPO_ROOT
 
 from course_lib import slides
 
