@@ -30,6 +30,7 @@ from course_lib import (
     losses,
     models,
     pixels,
+    replicas,
     training,
 )
 
@@ -175,7 +176,7 @@ class GAN(keras.Model):
         draw = lambda n: latents.sample_tensor(  # noqa: E731
             n, self.latent_dim, self.clusters, self.cluster_frequencies, self.noise_seed
         )
-        return hardware.replica_share(draw, batch_size)
+        return replicas.replica_share(draw, batch_size)
 
     def cluster_ids_of(self, z):
         """Return the cluster ids (batch,) held in latent vectors (``None``: none)."""
@@ -370,7 +371,7 @@ def build_gan(
     """
     models.check_clusters(clusters, latent_dim)
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
-    with hardware.build_scope(settings["precision"], strategy):
+    with replicas.build_scope(settings["precision"], strategy):
         generator = models.dcgan_generator(latent_dim)
         discriminator = models.dcgan_discriminator(clusters=clusters)
         gan = GAN(

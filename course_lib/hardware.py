@@ -14,12 +14,15 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   than float32, and ``build_gan().fit`` 1.5x to 1.6x the float32 reference loop
   (earlier runs, before the tf.data wait of ``course_lib.pipeline`` was removed,
   ranged from 1.0x to 1.6x).
-- Any other CPU keeps ``"float32"`` (float16 is slower than float32 on CPUs).
-  Without AMX the flags do not predict bfloat16's speed: on an Intel Xeon with
-  AVX-512 BF16 instructions, bfloat16 matrix products ran at 0.58x of float32;
-  on an AMD EPYC with the same flags, at 1.9x (the tutorial's training loop at
-  1.48x, in notebook 09). So this rule leaves that speed unused on such CPUs;
-  deciding from a stored measurement of the machine would recover it.
+- A CPU with bfloat16 *instructions* but no matrix units (flag ``avx512_bf16``)
+  is measured, because its flags do not predict bfloat16's speed: on an Intel
+  Xeon with those flags bfloat16 matrix products ran at 0.58x of float32, on an
+  AMD EPYC at 1.9x (the tutorial's training loop at 1.48x, in notebook 09).
+  :func:`bfloat16_speedup` times one matrix product in each precision (under a
+  second, once per process), and ``"mixed_bfloat16"`` is picked where bfloat16
+  is at least :data:`MIN_BFLOAT16_SPEEDUP` times faster.
+- Any other CPU keeps ``"float32"`` (it has no bfloat16 arithmetic, and float16
+  is slower than float32 on CPUs).
 - A GPU of compute capability 8.0 or newer (Ampere such as the A100, Hopper such
   as the H100) has bfloat16 tensor cores, so it uses ``"mixed_bfloat16"`` for
   the same reason.
@@ -41,18 +44,17 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   milliseconds, so the per-step dispatch it saves is small, and one (busy-machine)
   measurement of 4 steps per execution showed no gain.
 
-Under a ``tf.distribute.MirroredStrategy``, ``build_scope`` builds inside its
-scope, and ``replica_share`` gives each replica its own rows of a random draw
-(tests/test_replicas.py checks two replicas on a CPU).
+The precision chosen here is applied by ``course_lib.replicas.build_scope``.
 
 Introduced in notebooks/09_speed_benchmarks.ipynb.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import platform
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -61,6 +63,11 @@ import tensorflow as tf
 
 # CPU flags (from /proc/cpuinfo) that mean fast bfloat16 matrix products.
 BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
+# CPU flags of bfloat16 instructions without matrix units: their speed is measured.
+BFLOAT16_INSTRUCTION_FLAGS = ("avx512_bf16",)
+# Such a CPU gets bfloat16 only where it multiplies at least this much faster: the
+# CPUs measured so far were far from it on either side (0.58x and 1.9x).
+MIN_BFLOAT16_SPEEDUP = 1.3
 
 
 def gpu_names() -> list[str]:
@@ -128,6 +135,53 @@ def has_bfloat16_matrix_units(flags: set[str] | None = None) -> bool:
     return any(flag in flags for flag in BFLOAT16_MATRIX_FLAGS)
 
 
+def needs_bfloat16_measurement(flags: set[str]) -> bool:
+    """Return whether bfloat16's speed must be measured: instructions, no AMX."""
+    has_instructions = any(flag in flags for flag in BFLOAT16_INSTRUCTION_FLAGS)
+    return has_instructions and not has_bfloat16_matrix_units(flags)
+
+
+@functools.lru_cache(maxsize=1)
+def bfloat16_speedup(size: int = 1024, repeats: int = 8) -> float:
+    """Time a square matmul in bfloat16 and float32; return the speed ratio.
+
+    The two precisions alternate, and each keeps its fastest of ``repeats``
+    runs (a few milliseconds each), so a busy moment slows neither more than
+    the other. The result is cached: one measurement per process.
+
+    Args:
+        size: The matrices' side.
+        repeats: Timed runs per precision, after one untimed warm-up run.
+
+    Returns:
+        float32's fastest time over bfloat16's: above 1 where bfloat16 is faster.
+
+    Introduced in notebooks/09_speed_benchmarks.ipynb.
+    """
+    product = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, a)))
+    with tf.device("/CPU:0"):
+        base = tf.random.stateless_normal((size, size), seed=(0, 0))
+        operands = {dtype: tf.cast(base, dtype) for dtype in ("float32", "bfloat16")}
+        best = {}
+        for operand in operands.values():
+            product(operand).numpy()  # trace and warm up
+        for _ in range(repeats):
+            for dtype, operand in operands.items():
+                start = time.perf_counter()
+                product(operand).numpy()
+                elapsed = time.perf_counter() - start
+                best[dtype] = min(best.get(dtype, elapsed), elapsed)
+    return best["float32"] / best["bfloat16"]
+
+
+def measured_bfloat16_speedup(flags: set[str] | None = None) -> float | None:
+    """Return :func:`bfloat16_speedup` where the rules need it, else ``None``."""
+    flags = cpu_flags() if flags is None else flags
+    if gpu_names() or not needs_bfloat16_measurement(flags):
+        return None
+    return bfloat16_speedup()
+
+
 # GPU compute capabilities from which a half-precision policy pays off.
 GPU_BFLOAT16_CAPABILITY = (8, 0)  # Ampere and newer: bfloat16 tensor cores.
 GPU_FLOAT16_CAPABILITY = (7, 0)  # Volta and Turing: float16 tensor cores only.
@@ -150,7 +204,9 @@ def _capability_tuple(compute_capability) -> tuple[int, int] | None:
     return major, minor
 
 
-def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=()) -> str:
+def recommend_precision(
+    device_kind: str, compute_capability=None, cpu_flags=(), bfloat16_speedup=None
+) -> str:
     """Apply the precision rules of this module's docstring to a described device.
 
     A pure function of its arguments, so the rules can be tested for machines
@@ -163,6 +219,10 @@ def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=())
             T4, or ``"7.5"``; ``None`` where unknown (ignored for a CPU).
         cpu_flags: The CPU's feature flags (from ``/proc/cpuinfo``); only used
             for a CPU.
+        bfloat16_speedup: For a CPU with bfloat16 instructions but no matrix
+            units, the measured ratio of bfloat16 to float32 matmul speed (from
+            :func:`bfloat16_speedup`); ``None`` where unmeasured, which keeps
+            float32 there.
 
     Returns:
         ``"mixed_bfloat16"``, ``"mixed_float16"`` or ``"float32"``.
@@ -180,7 +240,14 @@ def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=())
         )
     if kind == "CPU":
         flags = set(cpu_flags or ())
-        return "mixed_bfloat16" if has_bfloat16_matrix_units(flags) else "float32"
+        if has_bfloat16_matrix_units(flags):
+            return "mixed_bfloat16"
+        measured_fast = (
+            bfloat16_speedup is not None and bfloat16_speedup >= MIN_BFLOAT16_SPEEDUP
+        )
+        if needs_bfloat16_measurement(flags) and measured_fast:
+            return "mixed_bfloat16"
+        return "float32"
     capability = _capability_tuple(compute_capability)
     if capability is None:
         return "float32"
@@ -191,29 +258,15 @@ def recommend_precision(device_kind: str, compute_capability=None, cpu_flags=())
     return "float32"
 
 
-def choose_policy(compute_capability: tuple[int, int] | None, flags: set[str]) -> str:
-    """Apply the precision rules to a GPU's capability, or to a CPU (``None``).
-
-    Args:
-        compute_capability: The GPU's ``(major, minor)``, or ``None`` for a CPU.
-        flags: The CPU's feature flags.
-
-    Returns:
-        As :func:`recommend_precision`.
-
-    Introduced in notebooks/09_speed_benchmarks.ipynb.
-    """
-    kind = "CPU" if compute_capability is None else "GPU"
-    return recommend_precision(kind, compute_capability, flags)
-
-
 def fastest_safe_policy() -> str:
     """Return the Keras dtype policy that is fastest and numerically safe here.
 
     Returns:
-        ``"mixed_bfloat16"`` on an AMX CPU or a GPU of compute capability 8.0+,
-        ``"mixed_float16"`` on a GPU of compute capability 7.x (a T4, a V100),
-        ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides the choice.
+        ``"mixed_bfloat16"`` on an AMX CPU, on a CPU whose bfloat16 products
+        measured fast (:func:`bfloat16_speedup`) or on a GPU of compute
+        capability 8.0+, ``"mixed_float16"`` on a GPU of compute capability 7.x
+        (a T4, a V100), ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides
+        the choice.
 
     Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
@@ -226,7 +279,9 @@ def fastest_safe_policy() -> str:
             )
         return override
     kind = "GPU" if gpu_names() else "CPU"
-    return recommend_precision(kind, gpu_compute_capability(), cpu_flags())
+    flags = cpu_flags()
+    speedup = measured_bfloat16_speedup(flags) if kind == "CPU" else None
+    return recommend_precision(kind, gpu_compute_capability(), flags, speedup)
 
 
 def recommended_settings() -> dict:
@@ -284,55 +339,6 @@ def resolve_settings(
     return settings
 
 
-@contextlib.contextmanager
-def build_scope(precision: str, strategy=None):
-    """Build models under a dtype policy and a distribution strategy, then restore.
-
-    Args:
-        precision: The Keras dtype policy for the layers built inside.
-        strategy: A ``tf.distribute.Strategy`` whose scope to enter, or ``None``.
-
-    Yields:
-        Nothing; the global dtype policy is restored on exit.
-
-    Introduced in notebooks/05_gan_training.ipynb.
-    """
-    previous_policy = keras.config.dtype_policy()
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    try:
-        keras.config.set_dtype_policy(precision)
-        with scope:
-            yield
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
-
-
-def replica_share(draw, rows):
-    """Draw random rows for the whole global batch; return this replica's share.
-
-    Under a ``MirroredStrategy`` every replica holds the same seed state, so a
-    draw made inside ``train_step`` is the same on all of them, and the shares
-    of a global batch would share their noise. Drawing the global batch's rows
-    on each replica and keeping rows ``r * rows`` to ``(r + 1) * rows`` on
-    replica ``r`` gives each replica its own rows: the ones a one-device step
-    would have drawn for those images. Outside a strategy's replicas (one replica,
-    or cross-replica code) it is ``draw(rows)``.
-
-    Args:
-        draw: ``draw(n)`` returns ``n`` random rows (a tensor with n first).
-        rows: The rows this replica needs (its share of the batch).
-
-    Returns:
-        This replica's ``rows`` rows.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    context = tf.distribute.get_replica_context()  # None: in cross-replica code.
-    if replicas == 1 or context is None:
-        return draw(rows)
-    replica = context.replica_id_in_sync_group
-    return draw(rows * replicas)[replica * rows : (replica + 1) * rows]
-
-
 # ------------------------------------------------------------ the machine, once
 
 # The CPU flags worth naming in every record: they decide the precision rules.
@@ -353,8 +359,10 @@ def machine_record() -> dict:
     Returns:
         A JSON-ready dict: ``summary`` (one line), ``cpu_model``, ``cores``,
         ``cpu_flags`` (those of :data:`RECORDED_CPU_FLAGS` present), ``gpus``,
-        ``bfloat16_matrix_units``, ``recommended_settings`` and the versions of
-        Python, TensorFlow and Keras.
+        ``bfloat16_matrix_units``, ``bfloat16_speedup`` (the measurement the
+        precision rule used, or ``None`` where it needed none),
+        ``recommended_settings`` and the versions of Python, TensorFlow and
+        Keras.
 
     Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
@@ -366,6 +374,7 @@ def machine_record() -> dict:
         "cpu_flags": [flag for flag in RECORDED_CPU_FLAGS if flag in flags],
         "gpus": gpu_details(),
         "bfloat16_matrix_units": has_bfloat16_matrix_units(flags),
+        "bfloat16_speedup": measured_bfloat16_speedup(flags),
         "recommended_settings": recommended_settings(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

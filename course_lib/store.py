@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py  # Keras's own reader of .weights.h5 files.
 import numpy as np
 
-from course_lib import config, hardware
+from course_lib import config, replicas
 
 MANIFEST_FILE = "MANIFEST.json"
 
@@ -238,7 +238,7 @@ def load_checked(model, path, mismatch: str, fix: str):
 
 def _build_float16(builder: Callable):
     """Build ``builder()``'s architecture with float16 variables, for storage."""
-    with hardware.build_scope("float16"):
+    with replicas.build_scope("float16"):
         return builder()
 
 

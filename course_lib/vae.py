@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import config, hardware, losses, models, pixels, training
+from course_lib import config, hardware, losses, models, pixels, replicas, training
 
 # ------------------------------------------------------------------- the model
 
@@ -92,7 +92,7 @@ class VAE(keras.Model):
     def reparameterise(self, mean, logvar):
         """Return ``mean + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
         # Each replica of a MirroredStrategy keeps its own rows of one draw.
-        eps = hardware.replica_share(
+        eps = replicas.replica_share(
             lambda rows: keras.random.normal(
                 tf.stack([rows, tf.shape(mean)[1]]), seed=self.noise_seed
             ),
@@ -255,7 +255,7 @@ def build_vae(
     """
     models.check_latent_dim(latent_dim)
     settings = hardware.resolve_settings(precision, jit_compile, steps_per_execution)
-    with hardware.build_scope(settings["precision"], strategy):
+    with replicas.build_scope(settings["precision"], strategy):
         vae = VAE(
             models.vae_encoder(latent_dim),
             models.vae_decoder(latent_dim),

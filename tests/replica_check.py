@@ -32,7 +32,7 @@ tf.config.set_logical_device_configuration(
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from course_lib import gan, hardware, training, vae  # noqa: E402
+from course_lib import gan, replicas, training, vae  # noqa: E402
 
 GLOBAL_BATCH = 16
 LATENT_DIM = 8
@@ -266,7 +266,7 @@ def replica_noise() -> dict:
 
 
 def replica_share() -> dict:
-    """Whether ``hardware.replica_share`` gives each replica its rows of one draw."""
+    """Whether ``replicas.replica_share`` gives each replica its rows of one draw."""
     strategy = _strategy()
     with strategy.scope():
         seed = keras.random.SeedGenerator(0)
@@ -276,7 +276,7 @@ def replica_share() -> dict:
 
     @tf.function
     def shares():
-        return strategy.run(lambda: hardware.replica_share(draw, 4))
+        return strategy.run(lambda: replicas.replica_share(draw, 4))
 
     parts = [np.array(x) for x in strategy.experimental_local_results(shares())]
     whole = np.array(draw(8, keras.random.SeedGenerator(0)))  # one device, same seed

@@ -35,18 +35,87 @@ def test_recommend_precision_rejects_unreadable_descriptions():
 
 
 @pytest.mark.parametrize(
-    ("capability", "flags", "expected"),
+    ("device", "flags", "speedup", "expected"),
     [
-        (None, {"avx2", "fma"}, "float32"),
-        (None, {"avx512f", "avx512_bf16"}, "float32"),  # no matrix units
-        (None, {"avx512f", "amx_tile", "amx_bf16"}, "mixed_bfloat16"),
-        ((7, 5), set(), "mixed_float16"),
-        ((8, 0), set(), "mixed_bfloat16"),
-        ((9, 0), {"amx_bf16"}, "mixed_bfloat16"),
+        (
+            "AMD EPYC (bf16 measured 1.87x)",
+            {"avx512f", "avx512_bf16"},
+            1.87,
+            "mixed_bfloat16",
+        ),
+        ("Intel Xeon, no AMX (0.58x)", {"avx512f", "avx512_bf16"}, 0.58, "float32"),
+        ("just under the threshold", {"avx512_bf16"}, 1.29, "float32"),
+        ("at the threshold", {"avx512_bf16"}, 1.3, "mixed_bfloat16"),
+        ("unmeasured", {"avx512_bf16"}, None, "float32"),
+        ("no bf16 instructions: a speedup is ignored", {"avx2"}, 5.0, "float32"),
+        (
+            "AMX: no measurement needed",
+            {"amx_bf16", "avx512_bf16"},
+            0.5,
+            "mixed_bfloat16",
+        ),
     ],
 )
-def test_choose_policy_rules(capability, flags, expected):
-    assert hardware.choose_policy(capability, flags) == expected
+def test_recommend_precision_uses_the_measured_bfloat16_speedup(
+    device, flags, speedup, expected
+):
+    assert hardware.MIN_BFLOAT16_SPEEDUP == 1.3
+    got = hardware.recommend_precision("CPU", None, flags, bfloat16_speedup=speedup)
+    assert got == expected, device
+
+
+@pytest.mark.parametrize(
+    ("flags", "speedup", "probed", "expected"),
+    [
+        ({"avx2", "fma"}, None, False, "float32"),
+        (
+            {"avx512f", "amx_tile", "amx_bf16", "avx512_bf16"},
+            None,
+            False,
+            "mixed_bfloat16",
+        ),
+        ({"avx512f", "avx512_bf16"}, 1.9, True, "mixed_bfloat16"),
+        ({"avx512f", "avx512_bf16"}, 0.6, True, "float32"),
+    ],
+)
+def test_fastest_safe_policy_measures_only_where_the_flags_cannot_decide(
+    monkeypatch, flags, speedup, probed, expected
+):
+    calls = []
+
+    def probe():
+        calls.append(1)
+        return speedup
+
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(hardware, "bfloat16_speedup", probe)
+    assert hardware.fastest_safe_policy() == expected
+    assert bool(calls) == probed
+
+
+def test_no_cpu_probe_on_a_gpu(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["/physical_device:GPU:0"])
+    monkeypatch.setattr(hardware, "gpu_compute_capability", lambda: (7, 5))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(hardware, "bfloat16_speedup", lambda: pytest.fail("probed"))
+    assert hardware.fastest_safe_policy() == "mixed_float16"
+    assert hardware.measured_bfloat16_speedup() is None
+
+
+def test_bfloat16_speedup_is_a_real_measurement():
+    # An independent expectation from the flags: AMX multiplies bfloat16 several
+    # times faster (3.6x in this machine's stored record), a CPU without any
+    # bfloat16 arithmetic emulates it (slower than float32).
+    speedup = hardware.bfloat16_speedup()
+    assert speedup > 0 and speedup == hardware.bfloat16_speedup()  # cached
+    flags = hardware.cpu_flags()
+    if "amx_bf16" in flags:
+        assert speedup > 2.0
+    elif not hardware.needs_bfloat16_measurement(flags) and "avx512f" in flags:
+        assert speedup < hardware.MIN_BFLOAT16_SPEEDUP
 
 
 def test_recommended_settings_pick_float16_on_a_t4(monkeypatch):
@@ -75,8 +144,14 @@ def test_recommended_settings_format():
 
 def test_recommended_settings_follow_this_machine():
     kind = "GPU" if hardware.gpu_names() else "CPU"
+    flags = hardware.cpu_flags()
     expected = hardware.recommend_precision(
-        kind, hardware.gpu_compute_capability(), hardware.cpu_flags()
+        kind,
+        hardware.gpu_compute_capability(),
+        flags,
+        hardware.bfloat16_speedup()
+        if hardware.needs_bfloat16_measurement(flags)
+        else None,
     )
     assert hardware.recommended_settings()["precision"] == expected
 
@@ -106,18 +181,6 @@ def test_resolve_settings_fills_only_open_choices():
         hardware.resolve_settings("float8")
 
 
-def test_build_scope_restores_the_global_policy_even_after_an_error():
-    import keras
-
-    before = keras.config.dtype_policy().name
-    with pytest.raises(RuntimeError):
-        with hardware.build_scope("mixed_bfloat16"):
-            assert keras.config.dtype_policy().name == "mixed_bfloat16"
-            assert keras.layers.Dense(2).dtype_policy.compute_dtype == "bfloat16"
-            raise RuntimeError("interrupted build")
-    assert keras.config.dtype_policy().name == before
-
-
 def test_machine_record_keys_types_and_summary():
     record = hardware.machine_record()
     expected_types = {
@@ -127,6 +190,7 @@ def test_machine_record_keys_types_and_summary():
         "cpu_flags": list,
         "gpus": list,
         "bfloat16_matrix_units": bool,
+        "bfloat16_speedup": (float, type(None)),
         "recommended_settings": dict,
         "python": str,
         "tensorflow": str,
@@ -138,6 +202,8 @@ def test_machine_record_keys_types_and_summary():
     assert record["cores"] == hardware.cpu_count() >= 1
     assert set(record["cpu_flags"]) <= set(hardware.RECORDED_CPU_FLAGS)
     assert record["recommended_settings"] == hardware.recommended_settings()
+    measured = hardware.needs_bfloat16_measurement(hardware.cpu_flags())
+    assert (record["bfloat16_speedup"] is not None) == (measured and not record["gpus"])
     assert record["summary"] == hardware.machine_summary()
     if not record["gpus"]:
         assert hardware.cpu_model() in record["summary"]
@@ -150,16 +216,3 @@ def test_machine_summary_names_the_gpus_when_present(monkeypatch):
     monkeypatch.setattr(hardware, "gpu_details", lambda: [])
     monkeypatch.setattr(hardware, "cpu_model", lambda: "Test CPU")
     assert hardware.machine_summary().startswith("CPU: Test CPU (")
-
-
-def test_replica_share_outside_a_strategy_is_the_plain_draw():
-    import numpy as np
-
-    calls = []
-
-    def draw(rows):
-        calls.append(rows)
-        return np.arange(rows)
-
-    assert list(hardware.replica_share(draw, 5)) == [0, 1, 2, 3, 4]
-    assert calls == [5]  # two replicas: tests/test_replicas.py

@@ -15,7 +15,7 @@ MAX_LINES = 400
 
 FLOORS = {
     1: "config hardware models transformer losses augment clusters pixels plotting "
-    "animation token_checks pipeline",
+    "animation token_checks pipeline replicas",
     2: "recipes store latents env runtimes classroom slides bootstrap token_data",
     3: "data checkpoints runner autograde",
     4: "training",

@@ -1,4 +1,5 @@
-"""Two-replica training on a CPU: a ``MirroredStrategy`` step equals the one-device
+"""Tests for course_lib.replicas: the build scope restores the dtype policy, and
+two-replica training on a CPU: a ``MirroredStrategy`` step equals the one-device
 step on the same global batch, and ``fit`` runs end to end under it.
 
 TensorFlow fixes its logical devices when it first initialises them, and this
@@ -36,6 +37,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from course_lib import replicas
 
 SCRIPT = Path(__file__).with_name("replica_check.py")
 TOLERANCE = 1e-3
@@ -121,3 +124,28 @@ def test_fit_runs_end_to_end_on_two_replicas():
         assert result["steps"] == 2, name  # 32 images in global batches of 16
         assert result["finite_losses"] and result["finite_weights"], name
         assert result["changed"], name
+
+
+def test_build_scope_restores_the_global_policy_even_after_an_error():
+    import keras
+
+    before = keras.config.dtype_policy().name
+    with pytest.raises(RuntimeError):
+        with replicas.build_scope("mixed_bfloat16"):
+            assert keras.config.dtype_policy().name == "mixed_bfloat16"
+            assert keras.layers.Dense(2).dtype_policy.compute_dtype == "bfloat16"
+            raise RuntimeError("interrupted build")
+    assert keras.config.dtype_policy().name == before
+
+
+def test_replica_share_outside_a_strategy_is_the_plain_draw():
+    import numpy as np
+
+    calls = []
+
+    def draw(rows):
+        calls.append(rows)
+        return np.arange(rows)
+
+    assert list(replicas.replica_share(draw, 5)) == [0, 1, 2, 3, 4]
+    assert calls == [5]  # two replicas: tests/test_replicas.py

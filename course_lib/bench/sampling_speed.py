@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from course_lib import hardware, models
+from course_lib import models, replicas
 from course_lib.bench import flops, harness
 
 # The latent size of the course's DCGAN.
@@ -38,7 +38,7 @@ def generator_in_policy(generator: keras.Model, policy: str) -> keras.Model:
 
     Introduced in notebooks/09_speed_benchmarks.ipynb.
     """
-    with hardware.build_scope(policy):
+    with replicas.build_scope(policy):
         copy = models.dcgan_generator(int(generator.inputs[0].shape[-1]))
     copy.set_weights(generator.get_weights())
     return copy

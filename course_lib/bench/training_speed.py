@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib import gan, hardware, models, pipeline
+from course_lib import gan, models, pipeline, replicas
 from course_lib.bench import flops, harness
 
 
@@ -149,7 +149,7 @@ def reference_workload(images, batch_size, steps, name, **options):
     policy = options.pop("policy", "float32")
     jit_compile = options.pop("jit_compile", False)
     eager = options.pop("eager", False)
-    with hardware.build_scope(policy):
+    with replicas.build_scope(policy):
         generator = models.dcgan_generator()
         discriminator = models.dcgan_discriminator()
     step = reference_train_step(generator, discriminator, jit_compile, eager)
