@@ -6,9 +6,11 @@ Usage::
     python -m course_lib.train gan --profile full   # the DCGAN of notebook 05
     python -m course_lib.train vae --profile full   # the VAE of notebook 07
     python -m course_lib.train tokens --profile full  # notebook 08's token models
+    python -m course_lib.train remeasure --profile full  # measure gan, vae again
 
-Each trains exactly its recipe (``course_lib.recipes``); the commands live in
-``course_lib.ship``, and this module only parses the command line.
+Each model command trains exactly its recipe (``course_lib.recipes``);
+``remeasure`` trains nothing. The commands live in ``course_lib.ship`` and
+``course_lib.tokens_ship``; this module only parses the command line.
 
 Introduced in notebooks/05_gan_training.ipynb.
 """

@@ -161,4 +161,56 @@ def test_commands_cover_every_training_command():
         "classifier": ship.ship_classifier,
         "gan": ship.ship_gan,
         "vae": ship.ship_vae,
+        "remeasure": ship.remeasure,
     }
+
+
+def test_remeasure_quick_measures_the_shipped_models_and_writes_nothing(
+    nothing_shipped, small_mnist
+):
+    summary = ship.remeasure(QUICK, seed=0)
+    assert set(summary) == {"gan_results", "vae_results", "vae_2d_results"}
+    gan_results, vae_results = summary["gan_results"], summary["vae_results"]
+    assert all(r["samples"] == QUICK.eval_samples for r in summary.values())
+    # The GAN is compared with the digits as they are, the VAEs with binarised ones,
+    # so their floors differ (the stale manifest gave all three the same 5.391).
+    assert "(binarised)" not in gan_results["reference"]
+    assert "(binarised)" in vae_results["reference"]
+    assert gan_results["fid_floor"] != pytest.approx(vae_results["fid_floor"])
+    assert summary["vae_2d_results"]["fid_floor"] == vae_results["fid_floor"]
+    # The shipped GAN draws recognisable digits (0.87 of 1,000 when shipped).
+    assert gan_results["recognisable_fraction"] > 0.7
+    assert vae_results["iwae_samples"] == 10
+
+
+def test_remeasure_full_replaces_only_the_results(monkeypatch, tmp_path):
+    import shutil
+
+    weights = tmp_path / "weights"
+    shutil.copytree(store.weights_dir(), weights)
+    monkeypatch.setattr(store, "weights_dir", lambda: weights)
+    before = store.read_manifest()
+
+    class Loaded:
+        settings = {"precision": "float32"}
+
+    monkeypatch.setattr(shipped, "load", lambda key: Loaded())
+    monkeypatch.setattr(
+        ship, "_measure_shipped", lambda key, model, mnist, profile: {"fid": key}
+    )
+    ship.remeasure(config.get_profile("full"), seed=0)
+    after = store.read_manifest()
+    assert set(after) == set(before)
+    for key in before:
+        if key not in ("gan", "vae", "vae_2d"):
+            assert after[key] == before[key], key
+            continue
+        assert after[key]["results"] == {"fid": key}
+        assert after[key]["results_measured"]["settings"] == Loaded.settings
+        unchanged = {k: v for k, v in after[key].items() if not k.startswith("results")}
+        assert unchanged == {
+            k: v for k, v in before[key].items() if not k.startswith("results")
+        }
+        history = store.read_json(weights / before[key]["history_file"])
+        assert history["results"] == {"fid": key}
+        assert "provenance" in history
