@@ -175,11 +175,18 @@ def bfloat16_speedup(size: int = 1024, repeats: int = 8) -> float:
 
 
 def measured_bfloat16_speedup(flags: set[str] | None = None) -> float | None:
-    """Return :func:`bfloat16_speedup` where the rules need it, else ``None``."""
+    """Return :func:`bfloat16_speedup` where the rules need it, else ``None``.
+
+    ``None`` too where the measurement cannot run (a TensorFlow build without a
+    bfloat16 matmul kernel for this CPU), so that the rule falls back to float32.
+    """
     flags = cpu_flags() if flags is None else flags
     if gpu_names() or not needs_bfloat16_measurement(flags):
         return None
-    return bfloat16_speedup()
+    try:
+        return bfloat16_speedup()
+    except tf.errors.OpError:
+        return None
 
 
 # GPU compute capabilities from which a half-precision policy pays off.

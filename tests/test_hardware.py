@@ -95,6 +95,20 @@ def test_fastest_safe_policy_measures_only_where_the_flags_cannot_decide(
     assert bool(calls) == probed
 
 
+def test_a_probe_that_cannot_run_keeps_float32(monkeypatch):
+    import tensorflow as tf
+
+    def no_kernel():
+        raise tf.errors.NotFoundError(None, None, "no bfloat16 MatMul kernel")
+
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(hardware, "bfloat16_speedup", no_kernel)
+    assert hardware.measured_bfloat16_speedup() is None
+    assert hardware.fastest_safe_policy() == "float32"
+
+
 def test_no_cpu_probe_on_a_gpu(monkeypatch):
     monkeypatch.delenv("COURSE_PRECISION", raising=False)
     monkeypatch.setattr(hardware, "gpu_names", lambda: ["/physical_device:GPU:0"])
