@@ -8,7 +8,7 @@ Each is a function for Playwright's ``page.evaluate`` or ``page.wait_for_functio
 # with --LabApp.expose_app_in_browser=True.
 # `needKernel` false is the render-only check: the saved outputs need no kernel, so
 # only the notebook's model and every cell's view must be there.
-_NOTEBOOK_READY_JS = """([path, needKernel]) => {
+NOTEBOOK_READY_JS = """([path, needKernel]) => {
   const app = window.jupyterapp;
   const panel = app && app.shell.currentWidget;
   if (!panel || !panel.context || !panel.sessionContext || !panel.context.isReady) {
@@ -27,12 +27,12 @@ _NOTEBOOK_READY_JS = """([path, needKernel]) => {
 
 # Open a notebook in a JupyterLab page that is already loaded (one page serves
 # every notebook of a server: loading JupyterLab itself takes seconds).
-_OPEN_JS = """(path) => {
+OPEN_JS = """(path) => {
   window.jupyterapp.commands.execute('docmanager:open', {path: path});
 }"""
 
 # Close every document without a "save changes?" dialog; the next one opens alone.
-_CLOSE_ALL_JS = """() => {
+CLOSE_ALL_JS = """() => {
   const app = window.jupyterapp;
   for (const widget of Array.from(app.shell.widgets('main'))) {
     if (widget.context && widget.context.model) {
@@ -44,10 +44,10 @@ _CLOSE_ALL_JS = """() => {
 
 # Two animation frames: the page has laid itself out again (after a resize or a
 # scroll) and painted, which is what a screenshot needs.
-_NEXT_FRAME_JS = """() => new Promise(
+NEXT_FRAME_JS = """() => new Promise(
   (resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))"""
 
-_START_RUN_ALL_JS = """() => {
+START_RUN_ALL_JS = """() => {
   window.__courseRunAll = {done: false};
   window.jupyterapp.commands.execute('notebook:run-all-cells').then(
     (ok) => { window.__courseRunAll = {done: true, ok: Boolean(ok)}; },
@@ -57,14 +57,14 @@ _START_RUN_ALL_JS = """() => {
   );
 }"""
 
-_RUN_ALL_FINISHED_JS = """() => {
+RUN_ALL_FINISHED_JS = """() => {
   const state = window.__courseRunAll;
   const panel = window.jupyterapp.shell.currentWidget;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return Boolean(state && state.done && kernel && kernel.status === 'idle');
 }"""
 
-_SAVE_JS = """async () => {
+SAVE_JS = """async () => {
   const panel = window.jupyterapp.shell.currentWidget;
   await panel.context.save();
   return window.__courseRunAll;
@@ -72,7 +72,7 @@ _SAVE_JS = """async () => {
 
 # For every code cell, each output as the page shows it. An output's index in the
 # cell's output model is its index among the output area's children.
-_RENDERED_OUTPUTS_JS = """(widgetMime) => {
+RENDERED_OUTPUTS_JS = """(widgetMime) => {
   const panel = window.jupyterapp.shell.currentWidget;
   return panel.content.widgets.map((cell) => {
     if (cell.model.type !== 'code') {
@@ -116,7 +116,7 @@ _RENDERED_OUTPUTS_JS = """(widgetMime) => {
   });
 }"""
 
-_PREPARE_SCREENSHOT_JS = """() => {
+PREPARE_SCREENSHOT_JS = """() => {
   const app = window.jupyterapp;
   app.shell.collapseLeft();
   app.shell.collapseRight();
@@ -130,7 +130,7 @@ _PREPARE_SCREENSHOT_JS = """() => {
 }"""
 
 
-_SCROLL_NOTEBOOK_JS = """(offset) => {
+SCROLL_NOTEBOOK_JS = """(offset) => {
   const panel = window.jupyterapp.shell.currentWidget;
   const scroller =
     panel.content.node.querySelector('.jp-WindowedPanel-outer') || panel.content.node;
@@ -141,7 +141,7 @@ _SCROLL_NOTEBOOK_JS = """(offset) => {
 
 # Mark each top-level widget view that holds both a slider and an image (an
 # explorer, an interact() plot) and return the markers with their cells.
-_MARK_SLIDER_WIDGETS_JS = """() => {
+MARK_SLIDER_WIDGETS_JS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const found = [];
   panel.content.widgets.forEach((cell, cellIndex) => {
@@ -162,10 +162,10 @@ _MARK_SLIDER_WIDGETS_JS = """() => {
   return found;
 }"""
 
-_IMAGE_SOURCES_JS = """(element) => Array.from(element.querySelectorAll('img')).map(
+IMAGE_SOURCES_JS = """(element) => Array.from(element.querySelectorAll('img')).map(
   (image) => image.complete && image.naturalWidth > 0 ? image.src : 'loading')"""
 
-_IMAGES_CHANGED_JS = """([marker, before]) => {
+IMAGES_CHANGED_JS = """([marker, before]) => {
   const view = document.querySelector(`[data-course-widget="${marker}"]`);
   const images = Array.from(view.querySelectorAll('img'));
   const now = images.map(

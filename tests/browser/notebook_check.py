@@ -17,29 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab_scripts import (
-    _CLOSE_ALL_JS,
-    _IMAGE_SOURCES_JS,
-    _IMAGES_CHANGED_JS,
-    _MARK_SLIDER_WIDGETS_JS,
-    _NEXT_FRAME_JS,
-    _NOTEBOOK_READY_JS,
-    _OPEN_JS,
-    _PREPARE_SCREENSHOT_JS,
-    _RENDERED_OUTPUTS_JS,
-    _RUN_ALL_FINISHED_JS,
-    _SAVE_JS,
-    _SCROLL_NOTEBOOK_JS,
-    _START_RUN_ALL_JS,
+    CLOSE_ALL_JS,
+    IMAGE_SOURCES_JS,
+    IMAGES_CHANGED_JS,
+    MARK_SLIDER_WIDGETS_JS,
+    NEXT_FRAME_JS,
+    NOTEBOOK_READY_JS,
+    OPEN_JS,
+    PREPARE_SCREENSHOT_JS,
+    RENDERED_OUTPUTS_JS,
+    RUN_ALL_FINISHED_JS,
+    SAVE_JS,
+    SCROLL_NOTEBOOK_JS,
+    START_RUN_ALL_JS,
 )
 from lab_server import VIEWPORT, LabServer
 from notebook_model import (
     WIDGET_VIEW_MIME,
     NotebookReport,
-    _check_model,
-    _check_widget_state,
-    _compare_rendering,
-    _model_outputs,
-    _rendering_settled,
+    check_model,
+    check_widget_state,
+    compare_rendering,
+    model_outputs,
+    rendering_settled,
 )
 
 SCRATCH_PREFIX = "_browser_"
@@ -133,12 +133,12 @@ def start_notebook(
         if fresh:
             page.goto(server.lab_url(relative), wait_until="domcontentloaded")
         else:
-            page.evaluate(_OPEN_JS, relative)
+            page.evaluate(OPEN_JS, relative)
         page.wait_for_function(
-            _NOTEBOOK_READY_JS, arg=[relative, run], timeout=120_000, polling=200
+            NOTEBOOK_READY_JS, arg=[relative, run], timeout=120_000, polling=200
         )
         if run:
-            page.evaluate(_START_RUN_ALL_JS)
+            page.evaluate(START_RUN_ALL_JS)
         opened.opened = True
     except Exception as error:
         report.problems.append(f"browser check failed: {type(error).__name__}: {error}")
@@ -196,23 +196,23 @@ def check_notebook(
         if run:
             try:
                 page.wait_for_function(
-                    _RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=250
+                    RUN_ALL_FINISHED_JS, timeout=run_timeout * 1000, polling=250
                 )
             except Exception as error:  # Playwright's TimeoutError
                 report.problems.append(
                     f"run-all did not finish within {run_timeout:.0f} s ({error})"
                 )
-            run_state = page.evaluate(_SAVE_JS)
+            run_state = page.evaluate(SAVE_JS)
         saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
-        expected = _model_outputs(saved)
-        _check_model(report, expected, run_state)
-        _check_widget_state(report, saved)
+        expected = model_outputs(saved)
+        check_model(report, expected, run_state)
+        check_widget_state(report, saved)
         rendered = _wait_for_rendering(page, expected, render_timeout)
-        _compare_rendering(report, rendered, expected)
+        compare_rendering(report, rendered, expected)
         if run and _exercise_sliders(page, report, slider_timeout):
-            page.evaluate(_SAVE_JS)
+            page.evaluate(SAVE_JS)
             saved = server.api("GET", f"/api/contents/{relative}?content=1")["content"]
-            _check_widget_state(report, saved)
+            check_widget_state(report, saved)
         report.screenshot = _screenshot(
             page, screenshot_dir / f"{screenshot_name or Path(notebook).stem}.png"
         )
@@ -288,7 +288,7 @@ def _release_lab_page(page, context, server: LabServer, keep: bool) -> None:
     key = (id(context), server.base_url, server.token)
     if keep:
         try:
-            page.evaluate(_CLOSE_ALL_JS)
+            page.evaluate(CLOSE_ALL_JS)
             return
         except Exception:  # Playwright's Error: the page is gone.
             pass
@@ -308,10 +308,10 @@ def _exercise_sliders(
     Returns:
         Whether any widget was exercised (so the widget state is worth re-reading).
     """
-    candidates = page.evaluate(_MARK_SLIDER_WIDGETS_JS)[:limit]
+    candidates = page.evaluate(MARK_SLIDER_WIDGETS_JS)[:limit]
     for candidate in candidates:
         view = page.locator(f'[data-course-widget="{candidate["marker"]}"]')
-        before = view.evaluate(_IMAGE_SOURCES_JS)
+        before = view.evaluate(IMAGE_SOURCES_JS)
         handle = view.locator(".noUi-handle").first
         handle.scroll_into_view_if_needed()
         handle.focus()
@@ -321,7 +321,7 @@ def _exercise_sliders(
             page.keyboard.press("ArrowLeft")  # The slider was at its maximum.
         try:
             page.wait_for_function(
-                _IMAGES_CHANGED_JS,
+                IMAGES_CHANGED_JS,
                 arg=[candidate["marker"], before],
                 timeout=timeout * 1000,
                 polling=250,
@@ -338,8 +338,8 @@ def _exercise_sliders(
 def _wait_for_rendering(page, expected, render_timeout: float):
     deadline = time.monotonic() + render_timeout
     while True:
-        rendered = page.evaluate(_RENDERED_OUTPUTS_JS, WIDGET_VIEW_MIME)
-        if _rendering_settled(rendered) or time.monotonic() > deadline:
+        rendered = page.evaluate(RENDERED_OUTPUTS_JS, WIDGET_VIEW_MIME)
+        if rendering_settled(rendered) or time.monotonic() > deadline:
             return rendered
         time.sleep(0.2)
 
@@ -356,18 +356,18 @@ def _screenshot(page, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f"{path.stem}-[0-9]*.png"):
         stale.unlink()
-    notebook_height = page.evaluate(_PREPARE_SCREENSHOT_JS)
+    notebook_height = page.evaluate(PREPARE_SCREENSHOT_JS)
     height = min(max(notebook_height + 150, VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT)
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height)})
-    page.evaluate(_NEXT_FRAME_JS)
+    page.evaluate(NEXT_FRAME_JS)
     page.wait_for_timeout(250)
     page.screenshot(path=str(path))
-    visible = page.evaluate(_SCROLL_NOTEBOOK_JS, 0)["visible"]
+    visible = page.evaluate(SCROLL_NOTEBOOK_JS, 0)["visible"]
     offset, part = 0, 2
     while offset + visible < notebook_height:
         offset += visible - 100  # Overlap a little, so no line is cut in two.
-        page.evaluate(_SCROLL_NOTEBOOK_JS, offset)
-        page.evaluate(_NEXT_FRAME_JS)
+        page.evaluate(SCROLL_NOTEBOOK_JS, offset)
+        page.evaluate(NEXT_FRAME_JS)
         page.screenshot(path=str(path.with_name(f"{path.stem}-{part}.png")))
         part += 1
     page.set_viewport_size(VIEWPORT)

@@ -4,7 +4,7 @@
 need a live kernel. Errors and execution counts are read from the saved notebook
 model (JupyterLab's contents API), never from the page. Widgets and images are
 checked in the page, cell by cell, against the outputs the model says each cell
-has: the page's side arrives as the data ``_RENDERED_OUTPUTS_JS`` (in
+has: the page's side arrives as the data ``RENDERED_OUTPUTS_JS`` (in
 ``lab_scripts``) returns, so nothing here drives the browser. What was found goes
 into a ``NotebookReport``.
 """
@@ -87,7 +87,7 @@ class NotebookReport:
         )
 
 
-def _model_outputs(notebook: dict) -> list[dict | None]:
+def model_outputs(notebook: dict) -> list[dict | None]:
     """Per cell of the saved model: what a code cell ran and output, else None."""
     summary = []
     for cell in notebook["cells"]:
@@ -118,7 +118,7 @@ def _model_outputs(notebook: dict) -> list[dict | None]:
     return summary
 
 
-def _rendering_settled(rendered: list[list[dict] | None]) -> bool:
+def rendering_settled(rendered: list[list[dict] | None]) -> bool:
     """Return whether every widget finished loading and every image decoded."""
     for outputs in rendered:
         for output in outputs or []:
@@ -131,7 +131,7 @@ def _rendering_settled(rendered: list[list[dict] | None]) -> bool:
     return True
 
 
-def _compare_rendering(
+def compare_rendering(
     report: NotebookReport,
     rendered: list[list[dict] | None],
     expected: list[dict | None],
@@ -177,7 +177,7 @@ def _compare_rendering(
             report.problems.append(f"{label}: a PNG output did not load as an image")
 
 
-def _check_model(
+def check_model(
     report: NotebookReport, expected: list[dict | None], run_state: dict | None
 ) -> None:
     """Check the saved model: every code cell ran, and none output an error."""
@@ -200,7 +200,7 @@ def _check_model(
         )
 
 
-def _check_widget_state(report: NotebookReport, notebook: dict) -> None:
+def check_widget_state(report: NotebookReport, notebook: dict) -> None:
     """Check the saved widget state: no Output widget holds an error output.
 
     An exception in a widget callback (an ``interact()`` function, say) is shown
