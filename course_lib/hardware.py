@@ -10,30 +10,28 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   ``"mixed_bfloat16"`` policy: variables and the optimizer stay float32, and the
   model's outputs (the generator's tanh image, the discriminator's logit) are
   float32 layers. bfloat16 has float32's exponent range, so no loss scaling is
-  needed. Measured on 2-core Xeons with AMX: DCGAN sampling 2x to 3x faster
+  needed. Measured on 2-core Xeons with AMX: DCGAN sampling about 3x faster
   than float32, and ``build_gan().fit`` 1.5x to 1.6x the float32 reference loop
-  (earlier runs, before the tf.data wait of ``course_lib.pipeline`` was removed,
-  ranged from 1.0x to 1.6x).
+  (1.0x to 1.6x before the tf.data wait of ``course_lib.pipeline`` was removed).
 - A CPU with bfloat16 *instructions* but no matrix units (flag ``avx512_bf16``)
   is measured, because its flags do not predict bfloat16's speed: on an Intel
   Xeon with those flags bfloat16 matrix products ran at 0.58x of float32, on an
-  AMD EPYC at 1.9x (the tutorial's training loop at 1.48x, in notebook 09).
-  :func:`bfloat16_speedup` times one matrix product in each precision (under a
-  second, once per process), and ``"mixed_bfloat16"`` is picked where bfloat16
-  is at least :data:`MIN_BFLOAT16_SPEEDUP` times faster.
-- Any other CPU keeps ``"float32"`` (it has no bfloat16 arithmetic, and float16
-  is slower than float32 on CPUs).
-- A GPU of compute capability 8.0 or newer (Ampere such as the A100, Hopper such
-  as the H100) has bfloat16 tensor cores, so it uses ``"mixed_bfloat16"`` for
-  the same reason.
+  AMD EPYC at 1.9x (and the tutorial's loop in mixed_bfloat16 at 1.48x, in a
+  notebook 09 run there). :func:`probed_bfloat16_speedup` times one 2,048-wide
+  matrix product in each precision (about a second, once per process), and
+  ``"mixed_bfloat16"`` is picked where bfloat16 is at least
+  :data:`MIN_BFLOAT16_SPEEDUP` times faster.
+- Any other CPU keeps ``"float32"``: it has no bfloat16 flag this rule knows
+  (x86 flags only), and float16 is slower than float32 on CPUs.
+- A GPU of compute capability 8.0+ (A100, H100) has bfloat16 tensor cores, so
+  it uses ``"mixed_bfloat16"`` too.
 - A GPU of compute capability 7.x (Volta such as the V100, Turing such as
   Colab's T4, 7.5) has float16 tensor cores but no bfloat16 ones, so it uses
-  ``"mixed_float16"``. float16's exponent range is small (its largest value is
-  65504, its smallest normal one 6e-5), so small gradients would flush to zero:
-  ``training.adam`` then wraps the optimizer in a ``LossScaleOptimizer``, and
-  the GAN's and the VAE's ``train_step`` multiply their losses by its dynamic
-  scale (``optimizer.scale_loss``), which it lowers whenever a step overflows
-  (that step is skipped). tests/test_precision.py checks both on the CPU.
+  ``"mixed_float16"``. float16's range is small (largest 65504, smallest normal
+  6e-5), so small gradients would flush to zero: ``training.adam`` wraps the
+  optimizer in a ``LossScaleOptimizer``, whose dynamic scale the GAN's and the
+  VAE's ``train_step`` apply (``optimizer.scale_loss``) and which it lowers
+  when a step overflows (that step is skipped); tests/test_precision.py.
 - An older GPU (no tensor cores) keeps ``"float32"``, as does a GPU whose
   compute capability cannot be read. The GPU rules are not measured in this
   course (no GPU was available); they follow the vendors' guidance.
@@ -41,8 +39,7 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   ``tf.function`` for DCGAN sampling (0.55-0.92x) and training (about 0.6x),
   because it replaces oneDNN's convolutions with its own. On a GPU it is on.
 - ``steps_per_execution`` stays 1: a DCGAN step at batch 256 takes hundreds of
-  milliseconds, so the per-step dispatch it saves is small, and one (busy-machine)
-  measurement of 4 steps per execution showed no gain.
+  milliseconds, so the dispatch it saves is small (4 per execution: no gain).
 
 The precision chosen here is applied by ``course_lib.replicas.build_scope``.
 
@@ -65,8 +62,7 @@ import tensorflow as tf
 BFLOAT16_MATRIX_FLAGS = ("amx_bf16",)
 # CPU flags of bfloat16 instructions without matrix units: their speed is measured.
 BFLOAT16_INSTRUCTION_FLAGS = ("avx512_bf16",)
-# Such a CPU gets bfloat16 only where it multiplies at least this much faster: the
-# CPUs measured so far were far from it on either side (0.58x and 1.9x).
+# Such a CPU gets bfloat16 only at this speed-up or more (measured: 0.58x, 1.9x).
 MIN_BFLOAT16_SPEEDUP = 1.3
 
 
@@ -101,28 +97,26 @@ def gpu_compute_capability() -> tuple[int, int] | None:
     return tuple(capability) if capability else None
 
 
-def cpu_flags() -> set[str]:
-    """Return the CPU feature flags (Linux), or an empty set where unknown."""
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field: value`` of /proc/cpuinfo (Linux), or ``None``."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """Return the CPU feature flags (Linux), or an empty set where unknown."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def cpu_model() -> str:
     """Return the CPU's model name (``"unknown CPU"`` where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def has_bfloat16_matrix_units(flags: set[str] | None = None) -> bool:
@@ -141,13 +135,12 @@ def needs_bfloat16_measurement(flags: set[str]) -> bool:
     return has_instructions and not has_bfloat16_matrix_units(flags)
 
 
-@functools.lru_cache(maxsize=1)
-def bfloat16_speedup(size: int = 1024, repeats: int = 8) -> float:
+def bfloat16_speedup(size: int = 2048, repeats: int = 4) -> float:
     """Time a square matmul in bfloat16 and float32; return the speed ratio.
 
-    The two precisions alternate, and each keeps its fastest of ``repeats``
-    runs (a few milliseconds each), so a busy moment slows neither more than
-    the other. The result is cached: one measurement per process.
+    The precisions alternate, each keeping its fastest of ``repeats`` runs, so
+    a busy moment slows neither more. 2,048 is the side of the stored records'
+    matmul peaks (data/benchmarks/), which set the threshold.
 
     Args:
         size: The matrices' side.
@@ -174,19 +167,25 @@ def bfloat16_speedup(size: int = 1024, repeats: int = 8) -> float:
     return best["float32"] / best["bfloat16"]
 
 
-def measured_bfloat16_speedup(flags: set[str] | None = None) -> float | None:
-    """Return :func:`bfloat16_speedup` where the rules need it, else ``None``.
+@functools.cache
+def probed_bfloat16_speedup() -> float | None:
+    """The rule's :func:`bfloat16_speedup`, measured once per process.
 
-    ``None`` too where the measurement cannot run (a TensorFlow build without a
-    bfloat16 matmul kernel for this CPU), so that the rule falls back to float32.
+    ``None`` (kept too, not retried) where it cannot run, as in a TensorFlow
+    build without a bfloat16 matmul kernel: the rule then keeps float32.
     """
-    flags = cpu_flags() if flags is None else flags
-    if gpu_names() or not needs_bfloat16_measurement(flags):
-        return None
     try:
         return bfloat16_speedup()
     except tf.errors.OpError:
         return None
+
+
+def measured_bfloat16_speedup(flags: set[str] | None = None) -> float | None:
+    """Return :func:`probed_bfloat16_speedup` where the rules need it, else ``None``."""
+    flags = cpu_flags() if flags is None else flags
+    if gpu_names() or not needs_bfloat16_measurement(flags):
+        return None
+    return probed_bfloat16_speedup()
 
 
 # GPU compute capabilities from which a half-precision policy pays off.
@@ -228,7 +227,7 @@ def recommend_precision(
             for a CPU.
         bfloat16_speedup: For a CPU with bfloat16 instructions but no matrix
             units, the measured ratio of bfloat16 to float32 matmul speed (from
-            :func:`bfloat16_speedup`); ``None`` where unmeasured, which keeps
+            :func:`probed_bfloat16_speedup`); ``None`` where unmeasured, which keeps
             float32 there.
 
     Returns:
@@ -270,7 +269,7 @@ def fastest_safe_policy() -> str:
 
     Returns:
         ``"mixed_bfloat16"`` on an AMX CPU, on a CPU whose bfloat16 products
-        measured fast (:func:`bfloat16_speedup`) or on a GPU of compute
+        measured fast (:func:`probed_bfloat16_speedup`) or on a GPU of compute
         capability 8.0+, ``"mixed_float16"`` on a GPU of compute capability 7.x
         (a T4, a V100), ``"float32"`` otherwise. ``COURSE_PRECISION`` overrides
         the choice.
@@ -366,8 +365,9 @@ def machine_record() -> dict:
     Returns:
         A JSON-ready dict: ``summary`` (one line), ``cpu_model``, ``cores``,
         ``cpu_flags`` (those of :data:`RECORDED_CPU_FLAGS` present), ``gpus``,
-        ``bfloat16_matrix_units``, ``bfloat16_speedup`` (the measurement the
-        precision rule used, or ``None`` where it needed none),
+        ``bfloat16_matrix_units``, ``bfloat16_speedup`` (the probe's ratio
+        where the rule needs one, even if ``COURSE_PRECISION`` overrides it;
+        ``None`` elsewhere),
         ``recommended_settings`` and the versions of Python, TensorFlow and
         Keras.
 

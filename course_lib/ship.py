@@ -82,6 +82,16 @@ def _checkpoints(recipe, profile):
     return config.checkpoint_dir(f"{recipe.key}_{profile.name}_command")
 
 
+def _measure_shipped(key: str, model, mnist, profile: config.Profile) -> dict:
+    """Measure a GAN (its samples) or a VAE (held-out nats and its samples)."""
+    if key == "gan":
+        samples = model.generate(profile.eval_samples, seed=SAMPLE_SEED)
+        return evaluation.sample_report(samples, "-1,1", mnist)
+    return vae_results(
+        model, mnist, profile.eval_samples, 10 if profile.is_quick else 500
+    )
+
+
 def ship_gan(profile: config.Profile, seed: int) -> dict:
     """Train the DCGAN of ``recipes.GAN`` and (full profile) ship its generator.
 
@@ -107,8 +117,7 @@ def ship_gan(profile: config.Profile, seed: int) -> dict:
         callbacks=[grid, quality],
         verbose=2,
     )
-    samples = model.generate(profile.eval_samples, seed=SAMPLE_SEED)
-    results = evaluation.sample_report(samples, "-1,1", mnist)
+    results = _measure_shipped("gan", model, mnist, profile)
     summary = {"training_seconds": info["training_seconds"], **results}
     if profile.is_quick:
         return {**summary, "shipped": "nothing (quick profile)"}
@@ -199,9 +208,7 @@ def ship_vae(profile: config.Profile, seed: int) -> dict:
             )
             # Measure what is shipped: the float16 weights, loaded back.
             model = shipped.load(recipe.key)
-        results = vae_results(
-            model, mnist, profile.eval_samples, 10 if profile.is_quick else 500
-        )
+        results = _measure_shipped(recipe.key, model, mnist, profile)
         summary[f"{recipe.key}_results"] = results
         if profile.is_quick:
             continue
@@ -276,16 +283,6 @@ def ship_classifier(profile: config.Profile, seed: int) -> dict:
     }
 
 
-def _measure_shipped(key: str, model, mnist, profile: config.Profile) -> dict:
-    """Measure a GAN or VAE as its ship command does."""
-    if key == "gan":
-        samples = model.generate(profile.eval_samples, seed=SAMPLE_SEED)
-        return evaluation.sample_report(samples, "-1,1", mnist)
-    return vae_results(
-        model, mnist, profile.eval_samples, 10 if profile.is_quick else 500
-    )
-
-
 def remeasure(profile: config.Profile, seed: int) -> dict:
     """Measure the shipped GAN and VAEs again with today's evaluation; no training.
 
@@ -293,10 +290,12 @@ def remeasure(profile: config.Profile, seed: int) -> dict:
     shares the samples' reference digits, and a VAE is compared with binarised
     digits), so the ``results`` of their manifest entries were measured another
     way than the notebooks' figures. This loads each shipped file (sha256
-    checked), measures it as ``ship_gan`` and ``ship_vae`` do and, in the full
-    profile, replaces the ``results`` of its manifest entry and history file,
-    adding ``results_measured`` (date, machine record, settings). The weights and their
-    provenance are left as they are. The quick profile measures and writes nothing.
+    checked), measures it with the ship commands' ``_measure_shipped`` (as
+    ``ship_vae`` does, on the float16 file loaded back; ``ship_gan`` measured
+    the trained model before storing it) and, in the full profile, replaces the
+    ``results`` of its manifest entry and history file, adding
+    ``results_measured`` (date, machine record, settings, seed). The weights and
+    their provenance are left as they are. The quick profile writes nothing.
 
     Returns:
         A summary dict: ``<key>_results`` for ``gan``, ``vae`` and ``vae_2d``.
@@ -314,6 +313,7 @@ def remeasure(profile: config.Profile, seed: int) -> dict:
             "on": datetime.date.today().isoformat(),
             "machine": hardware.machine_record(),
             "settings": model.settings,
+            "seed": seed,
             "command": "python -m course_lib.train remeasure --profile full",
         }
         entry = store.read_manifest()[key]

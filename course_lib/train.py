@@ -27,7 +27,7 @@ COMMANDS = {**ship.COMMANDS, "tokens": tokens_ship.ship}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run one training command.
+    """Parse the command line and run one command (a training, or ``remeasure``).
 
     Args:
         argv: Arguments, as for ``python -m course_lib.train``.
@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The process exit status.
     """
-    parser = argparse.ArgumentParser(description="Train a course model.")
+    parser = argparse.ArgumentParser(
+        description="Train a course model, or measure the shipped ones again."
+    )
     parser.add_argument("what", choices=sorted(COMMANDS))
     parser.add_argument("--profile", default="full", help="quick or full")
     parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)

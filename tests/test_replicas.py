@@ -148,4 +148,4 @@ def test_replica_share_outside_a_strategy_is_the_plain_draw():
         return np.arange(rows)
 
     assert list(replicas.replica_share(draw, 5)) == [0, 1, 2, 3, 4]
-    assert calls == [5]  # two replicas: tests/test_replicas.py
+    assert calls == [5]  # two replicas: the subprocess tests above

@@ -207,6 +207,7 @@ def test_remeasure_full_replaces_only_the_results(monkeypatch, tmp_path):
             continue
         assert after[key]["results"] == {"fid": key}
         assert after[key]["results_measured"]["settings"] == Loaded.settings
+        assert after[key]["results_measured"]["seed"] == 0
         unchanged = {k: v for k, v in after[key].items() if not k.startswith("results")}
         assert unchanged == {
             k: v for k, v in before[key].items() if not k.startswith("results")
