@@ -355,32 +355,33 @@ def ship(profile: config.Profile, seed: int = config.DEFAULT_SEED) -> dict:
         "autoregressive_prior": ar_history,
         "maskgit_prior": maskgit_history,
     }
-    store.write_json(
-        directory / recipe.history_file,
-        {"history": histories, "provenance": provenance, "results": results},
-    )
-    store.write_json(
-        directory / recipe.diffusion_history_file,
-        {
-            "history": diffusion_history,
-            "provenance": provenance,
-            "results": {k: v for k, v in results.items() if "diffusion" in k},
-        },
-    )
-    for key, file, history_file, path, extra in (
-        (recipe.key, recipe.weights_file, recipe.history_file, token_path, {}),
+    # Each model's own results, for its history file and its manifest entry.
+    split = {key: {} for key in (recipe.key, "latent_diffusion")}
+    for name, value in results.items():
+        split["latent_diffusion" if "diffusion" in name else recipe.key][name] = value
+    for key, file, history_file, path, history, extra in (
+        (
+            recipe.key,
+            recipe.weights_file,
+            recipe.history_file,
+            token_path,
+            histories,
+            {},
+        ),
         (
             "latent_diffusion",
             recipe.diffusion_weights_file,
             recipe.diffusion_history_file,
             diffusion_path,
+            diffusion_history,
             {"decoder": "the shipped VAE (manifest key 'vae')"},
         ),
     ):
-        mine = {
-            k: v for k, v in results.items() if ("diffusion" in k) == (key != "tokens")
-        }
-        _register(key, file, history_file, path, recipe, provenance, mine, **extra)
+        record = {"history": history, "provenance": provenance, "results": split[key]}
+        store.write_json(directory / history_file, record)
+        _register(
+            key, file, history_file, path, recipe, provenance, split[key], **extra
+        )
     return {**summary, "weights": [str(token_path.name), str(diffusion_path.name)]}
 
 

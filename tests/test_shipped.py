@@ -516,3 +516,15 @@ def test_train_or_load_in_steps_is_the_old_epoch_run_bit_for_bit(tmp_path, key):
     assert history == old_history  # every per-epoch float, exactly
     for a, b in zip(old.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_history_file_holds_its_manifest_entrys_results():
+    # The two records of a shipped model's measurements must agree: the manifest
+    # entry and the history file beside the weights (written together).
+    manifest = store.read_manifest()
+    for key, entry in manifest.items():
+        if "history_file" not in entry:
+            continue
+        history = store.read_json(store.weights_dir() / entry["history_file"])
+        assert history["results"] == entry["results"], key
+        assert history.get("results_measured") == entry.get("results_measured"), key
