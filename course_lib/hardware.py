@@ -36,7 +36,7 @@ measurements in notebooks/09_speed_benchmarks.ipynb (stored in
   compute capability cannot be read. The GPU rules are not measured in this
   course (no GPU was available); they follow the vendors' guidance.
 - XLA (``jit_compile``) is off on CPUs: measured, it was slower than plain
-  ``tf.function`` for DCGAN sampling (0.55-0.92x) and training (about 0.6x),
+  ``tf.function`` for DCGAN sampling (0.55-0.94x) and training (about 0.6x),
   because it replaces oneDNN's convolutions with its own. On a GPU it is on.
 - ``steps_per_execution`` stays 1: a DCGAN step at batch 256 takes hundreds of
   milliseconds, so the dispatch it saves is small (4 per execution: no gain).
