@@ -246,12 +246,10 @@ def recommend_precision(
         )
     if kind == "CPU":
         flags = set(cpu_flags or ())
-        if has_bfloat16_matrix_units(flags):
-            return "mixed_bfloat16"
-        measured_fast = (
-            bfloat16_speedup is not None and bfloat16_speedup >= MIN_BFLOAT16_SPEEDUP
-        )
-        if needs_bfloat16_measurement(flags) and measured_fast:
+        measured_fast = (bfloat16_speedup or 0.0) >= MIN_BFLOAT16_SPEEDUP
+        if has_bfloat16_matrix_units(flags) or (
+            needs_bfloat16_measurement(flags) and measured_fast
+        ):
             return "mixed_bfloat16"
         return "float32"
     capability = _capability_tuple(compute_capability)
@@ -285,8 +283,8 @@ def fastest_safe_policy() -> str:
             )
         return override
     kind = "GPU" if gpu_names() else "CPU"
-    flags = cpu_flags()
-    speedup = measured_bfloat16_speedup(flags) if kind == "CPU" else None
+    flags = cpu_flags()  # measured_bfloat16_speedup is None on a GPU machine
+    speedup = measured_bfloat16_speedup(flags)
     return recommend_precision(kind, gpu_compute_capability(), flags, speedup)
 
 
@@ -367,9 +365,8 @@ def machine_record() -> dict:
         ``cpu_flags`` (those of :data:`RECORDED_CPU_FLAGS` present), ``gpus``,
         ``bfloat16_matrix_units``, ``bfloat16_speedup`` (the probe's ratio
         where the rule needs one, even if ``COURSE_PRECISION`` overrides it;
-        ``None`` elsewhere),
-        ``recommended_settings`` and the versions of Python, TensorFlow and
-        Keras.
+        ``None`` elsewhere), ``recommended_settings`` and the versions of
+        Python, TensorFlow and Keras.
 
     Introduced in notebooks/09_speed_benchmarks.ipynb.
     """

@@ -4,7 +4,8 @@
 ``course_lib.hardware`` picks) and, optionally, inside a ``tf.distribute``
 strategy's scope, and restores the global policy afterwards. Under a
 ``MirroredStrategy``, ``replica_share`` gives each replica its own rows of a
-random draw (tests/test_replicas.py checks two replicas on a CPU).
+random draw, and ``loss_share`` its share of a loss whose gradients the replicas
+sum (tests/test_replicas.py checks two replicas on a CPU).
 
 Introduced in notebooks/05_gan_training.ipynb.
 """
@@ -67,3 +68,14 @@ def replica_share(draw, rows):
         return draw(rows)
     replica = context.replica_id_in_sync_group
     return draw(rows * replicas)[replica * rows : (replica + 1) * rows]
+
+
+def loss_share(loss):
+    """Return this replica's share of a loss whose gradients the replicas sum.
+
+    A strategy sums its replicas' gradients, so each replica's loss is divided
+    by their number, as Keras's own ``train_step`` does; on one device it is
+    the loss itself.
+    """
+    count = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / count if count > 1 else loss

@@ -1,14 +1,15 @@
 """Train each shipped model from its recipe and write it to ``data/weights/``.
 
-``python -m course_lib.train gan|vae|classifier`` runs these, and
-``python -m course_lib.train remeasure`` measures the shipped GAN and VAEs again
-without training them. Each trains exactly
-its recipe (``course_lib.recipes``), for its budget of optimizer steps
+``python -m course_lib.train gan|vae|classifier`` runs these. Each trains
+exactly its recipe (``course_lib.recipes``), for its budget of optimizer steps
 whatever the size of the data, measures the result with
 ``evaluation.sample_report`` (the generators) and, in the full profile, writes
 the float16 weights, a history file with the provenance, and the model's entry
 in ``MANIFEST.json`` with the sha256. The quick profile trains and measures but
 ships nothing.
+
+``python -m course_lib.train remeasure`` measures the shipped GAN and VAEs
+again, without training them (:func:`remeasure`).
 
 Introduced in notebooks/05_gan_training.ipynb.
 """

@@ -137,10 +137,7 @@ class VAE(keras.Model):
         pixels.check_batch(images, "VAE.fit", "0,1")
         with tf.GradientTape() as tape:
             loss, reconstruction, kl = self.compute_terms(images, training=True)
-            # Gradients are summed over replicas, so each replica's share is
-            # divided by their number, as Keras's own train_step does.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(loss / replicas)
+            scaled = self.optimizer.scale_loss(replicas.loss_share(loss))
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
