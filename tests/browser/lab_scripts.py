@@ -57,6 +57,26 @@ START_RUN_ALL_JS = """() => {
   );
 }"""
 
+# Run only the given cells (indices into the notebook's cells), in order: the
+# widget pass (notebook_model.widget_cells). Selecting them and running "the
+# selected cells" is what a user does with shift-click and shift-enter; the
+# promise settles when the last has run (or one has failed).
+START_RUN_CELLS_JS = """(indices) => {
+  window.__courseRunAll = {done: false};
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  notebook.activeCellIndex = indices[0];
+  notebook.deselectAll();
+  for (const index of indices) {
+    notebook.select(notebook.widgets[index]);
+  }
+  window.jupyterapp.commands.execute('notebook:run-cell').then(
+    (ok) => { window.__courseRunAll = {done: true, ok: Boolean(ok)}; },
+    (error) => {
+      window.__courseRunAll = {done: true, ok: false, error: String(error)};
+    }
+  );
+}"""
+
 RUN_ALL_FINISHED_JS = """() => {
   const state = window.__courseRunAll;
   const panel = window.jupyterapp.shell.currentWidget;

@@ -1,7 +1,8 @@
 """Check one notebook in JupyterLab in the browser: open, run, check, close.
 
 ``check_notebook()`` copies a notebook to a scratch name, opens it in the
-browser, runs all cells, saves it, and returns a ``NotebookReport``;
+browser, runs all cells (or only those its widgets need), saves it, and returns
+a ``NotebookReport``;
 ``start_notebook()`` does its first half (open, start the run), so that several
 notebooks can run side by side before each is checked, and ``close_notebook()``
 ends a started one. On the way it moves sliders (a live widget must redraw its
@@ -11,7 +12,6 @@ image) and saves screenshots of the whole notebook.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from lab_scripts import (
     SAVE_JS,
     SCROLL_NOTEBOOK_JS,
     START_RUN_ALL_JS,
+    START_RUN_CELLS_JS,
 )
 from lab_server import VIEWPORT, LabServer
 from notebook_model import (
@@ -40,6 +41,7 @@ from notebook_model import (
     compare_rendering,
     model_outputs,
     rendering_settled,
+    write_scratch_copy,
 )
 
 SCRATCH_PREFIX = "_browser_"
@@ -88,6 +90,7 @@ def start_notebook(
     run: bool = True,
     screenshot_name: str | None = None,
     shared: bool = True,
+    cells: list[int] | None = None,
 ) -> OpenNotebook:
     """Open one notebook in the browser and, with ``run``, start running all cells.
 
@@ -104,14 +107,23 @@ def start_notebook(
             notebook's by default.
         shared: Open it in the server's shared page (one notebook at a time), or
             in a page of its own.
+        cells: With ``run``, run only these cells (indices into the notebook's
+            cells, as ``notebook_model.widget_cells`` gives them), whose saved
+            outputs are cleared first, so that each must run again to pass; the
+            others keep their saved outputs. ``None`` runs all cells.
 
     Returns:
         The ``OpenNotebook``; a failure to open it is in its report's problems.
     """
     notebook = Path(notebook).resolve()
-    report = NotebookReport(name=screenshot_name or notebook.stem, ran=run)
+    cells = cells if run else None
+    report = NotebookReport(
+        name=screenshot_name or notebook.stem,
+        ran=run,
+        cells_run=None if cells is None else len(cells),
+    )
     scratch = server.root.resolve() / "notebooks" / (SCRATCH_PREFIX + notebook.name)
-    shutil.copyfile(notebook, scratch)
+    write_scratch_copy(notebook, scratch, cells)
     relative = scratch.relative_to(server.root.resolve()).as_posix()
     if shared:
         page, fresh = _lab_page(context, server)
@@ -137,8 +149,10 @@ def start_notebook(
         page.wait_for_function(
             NOTEBOOK_READY_JS, arg=[relative, run], timeout=120_000, polling=200
         )
-        if run:
+        if run and cells is None:
             page.evaluate(START_RUN_ALL_JS)
+        elif run:
+            page.evaluate(START_RUN_CELLS_JS, cells)
         opened.opened = True
     except Exception as error:
         report.problems.append(f"browser check failed: {type(error).__name__}: {error}")
@@ -156,6 +170,7 @@ def check_notebook(
     slider_timeout: float = SLIDER_RESPONSE_SECONDS,
     run: bool = True,
     started: OpenNotebook | None = None,
+    cells: list[int] | None = None,
 ) -> NotebookReport:
     """Run (or only render) one notebook in the browser and report every problem.
 
@@ -180,12 +195,15 @@ def check_notebook(
             notebook whose outputs need no live kernel, see ``needs_kernel``).
         started: The same notebook, already opened (and, with ``run``, started)
             by ``start_notebook``; ``None`` opens it here.
+        cells: Run only these cells: see ``start_notebook``.
 
     Returns:
         The ``NotebookReport``; its ``problems`` list is empty when all is well.
     """
     if started is None:
-        started = start_notebook(context, server, notebook, run, screenshot_name)
+        started = start_notebook(
+            context, server, notebook, run, screenshot_name, cells=cells
+        )
     report, page, relative = started.report, started.page, started.relative
     if not started.opened:  # start_notebook has said why.
         close_notebook(started, server)

@@ -1,8 +1,9 @@
 """Read notebooks' saved models, and check the page against them in a report.
 
-``course_notebooks()`` lists the course notebooks and ``needs_kernel()`` says which
-need a live kernel. Errors and execution counts are read from the saved notebook
-model (JupyterLab's contents API), never from the page. Widgets and images are
+``course_notebooks()`` lists the course notebooks, ``needs_kernel()`` says which
+need a live kernel, and ``widget_cells()`` which of their cells the widgets need.
+Errors and execution counts are read from the saved notebook model (JupyterLab's
+contents API), never from the page. Widgets and images are
 checked in the page, cell by cell, against the outputs the model says each cell
 has: the page's side arrives as the data ``RENDERED_OUTPUTS_JS`` (in
 ``lab_scripts``) returns, so nothing here drives the browser. What was found goes
@@ -11,6 +12,8 @@ into a ``NotebookReport``.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +56,117 @@ def needs_kernel(notebook: Path) -> bool:
     )
 
 
+def widget_cells(notebook: Path) -> list[int] | None:
+    """The code cells a notebook's widgets need: their own and those they depend on.
+
+    A backward slice by name: start from the names the widget cells read, and
+    walk up the notebook; a cell that binds one of those names (an assignment,
+    an import, a ``def``) is needed, and what it reads is needed in turn. A
+    notebook runs top to bottom, so the last binding above a use is the one
+    that counts. This misses a dependency made by mutation alone (a cell that
+    only calls a method on an object), so the browser run itself is the check:
+    a missing cell shows up as a ``NameError`` or a widget that does not respond.
+
+    Args:
+        notebook: A notebook file.
+
+    Returns:
+        The needed cells' indices in the notebook (all cells, not only code), in
+        order; ``None`` if a code cell cannot be parsed, so that all must run.
+    """
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    parsed = {}
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        # IPython magics and shell escapes are not Python.
+        code = "\n".join(
+            "" if line.lstrip().startswith(("%", "!")) else line for line in lines
+        )
+        try:
+            parsed[index] = _bound_and_read(ast.parse(code))
+        except SyntaxError:
+            return None
+    widget_indices = sorted(
+        {
+            index
+            for index, cell in enumerate(cells)
+            for output in cell.get("outputs", [])
+            if WIDGET_VIEW_MIME in output.get("data", {})
+        }
+    )
+    if not widget_indices:
+        return []
+    needed_names: set[str] = set()
+    needed_cells = set(widget_indices)
+    for index in sorted(parsed, reverse=True):
+        if index > max(widget_indices):
+            continue
+        bound, read = parsed[index]
+        if index in needed_cells or bound & needed_names:
+            needed_cells.add(index)
+            needed_names = (needed_names - bound) | read
+    return sorted(needed_cells)
+
+
+def _bound_and_read(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """The global names a cell binds, and those it reads before binding them.
+
+    Bindings inside a ``def`` or a ``class`` body are local to it and left out;
+    names read anywhere (a function body included) count as read.
+    """
+    bound: set[str] = set()
+    for node in _top_level_nodes(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                bound.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+    read = {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+    return bound, read - set(dir(builtins))
+
+
+def _top_level_nodes(tree: ast.Module):
+    """Every node outside function and class bodies (their names are local)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def write_scratch_copy(notebook: Path, scratch: Path, cells: list[int] | None) -> None:
+    """Copy a notebook, clearing the saved outputs of the cells about to run.
+
+    Args:
+        notebook: The notebook.
+        scratch: Where the copy goes.
+        cells: The indices of the code cells to clear (``None``: none).
+    """
+    content = json.loads(notebook.read_text())
+    for index in cells or []:
+        cell = content["cells"][index]
+        if cell["cell_type"] != "code":
+            raise ValueError(f"{notebook.name}: cell {index} is not a code cell")
+        cell["outputs"], cell["execution_count"] = [], None
+    scratch.write_text(json.dumps(content, indent=1) + "\n")
+
+
 @dataclass
 class NotebookReport:
     """What one notebook did in the browser. ``problems`` empty means it passed."""
 
     name: str
     ran: bool = True
+    cells_run: int | None = None  # Only these ran (the widget pass); None: all.
     seconds: float = 0.0
     code_cells: int = 0
     executed_cells: int = 0
@@ -78,13 +186,20 @@ class NotebookReport:
         return (
             f"{self.name}: {status} in {self.seconds:.0f} s; "
             f"{self.executed_cells}/{self.code_cells} code cells "
-            f"{'ran' if self.ran else 'had run (saved outputs opened)'}, "
+            f"{self._how_they_ran()}, "
             f"{self.error_outputs} error outputs, "
             f"widgets {self.widgets_rendered}/{self.widget_outputs} rendered, "
             f"images {self.images_rendered}/{self.png_outputs} rendered "
             f"(+{self.widget_images_rendered} inside widgets), "
             f"{self.widgets_exercised} slider-driven widget(s) responded"
         )
+
+    def _how_they_ran(self) -> str:
+        if not self.ran:
+            return "had run (saved outputs opened)"
+        if self.cells_run is None:
+            return "ran"
+        return f"had run ({self.cells_run} ran here, for the widgets; saved outputs)"
 
 
 def model_outputs(notebook: dict) -> list[dict | None]:

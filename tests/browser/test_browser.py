@@ -3,13 +3,14 @@
 For each ``notebooks/NN_*.ipynb``: open it in JupyterLab in Debian's Chromium and
 check the notebook model (no error outputs, every code cell ran) and the page
 (every widget output became a widget view, every PNG output a loaded image, and
-sliders redraw their figures). A notebook with widgets is run (all cells, quick
-profile), since widgets need a live kernel; the others are only opened, and their
-saved full-profile outputs must render: nbval has already run every cell of every
-notebook, so running them a second time here would test nothing new. The
-notebooks with widgets start running together, each in its own page and kernel,
-before the first course notebook is checked, so that they run side by side and
-while the others are opened. A screenshot of each notebook goes to
+sliders redraw their figures). Every notebook's saved full-profile outputs must
+render: nbval has already run every cell of every notebook, so running them a
+second time here would test nothing new. Widgets need a live kernel, so a
+notebook with widgets runs the cells its widgets need (``widget_cells``: the
+widget cells and, by name, those they depend on; quick profile) and shows the
+rest as saved. The notebooks with widgets start running together, each in its
+own page and kernel, before the first course notebook is checked, so that they
+run side by side and while the others are opened. A screenshot of each notebook goes to
 ``build/screenshots/``.
 
 The checker's own tests come first: a working fixture must pass, and a widget
@@ -17,12 +18,18 @@ that cannot render, a slider that drives nothing, a missing widget extension,
 and a raising cell (or widget callback) must each fail.
 """
 
+import json
 from pathlib import Path
 
 import pytest
 from lab_server import WIDGET_MANAGER_EXTENSION, LabServer
 from notebook_check import check_notebook, close_notebook, start_notebook
-from notebook_model import course_notebooks, needs_kernel
+from notebook_model import (
+    WIDGET_VIEW_MIME,
+    course_notebooks,
+    needs_kernel,
+    widget_cells,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -131,12 +138,87 @@ def test_checker_fails_without_widget_extension(
     )
 
 
+def test_widget_cells_are_the_widgets_and_what_they_read(tmp_path):
+    notebook = {
+        "cells": [
+            _cell("markdown", "# Not code"),
+            _cell("code", "import numpy as np\nfrom os import path"),
+            _cell("code", "scale = 2.0\nshift = np.pi"),
+            _cell("code", "scale = np.float64(3)  # the last binding above wins"),
+            _cell("code", "unused = path.sep\n%matplotlib inline"),
+            _cell("code", "def wave(x):\n    local = x * scale\n    return local"),
+            _cell("code", "local = 1"),  # Read only inside a def, bound there.
+            _cell("code", "for k in range(3):\n    shown = wave(k)", widget=True),
+            _cell("code", "after = shown"),  # After the last widget: never needed.
+        ]
+    }
+    path = tmp_path / "slice.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert widget_cells(path) == [1, 3, 5, 7]
+    notebook["cells"][4]["source"] = "unused = ("  # Not Python: run everything.
+    path.write_text(json.dumps(notebook))
+    assert widget_cells(path) is None
+    assert widget_cells(FIXTURES / "saved_outputs.ipynb") == []
+
+
+def _cell(kind, source, widget=False):
+    cell = {"cell_type": kind, "metadata": {}, "source": source}
+    if kind == "code":
+        data = {WIDGET_VIEW_MIME: {"model_id": "0" * 32}} if widget else {}
+        cell["outputs"] = [{"output_type": "display_data", "data": data}]
+        cell["execution_count"] = 1
+    return cell
+
+
+def test_the_widget_pass_runs_only_what_the_widgets_need(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    # The fixture's cell 3 raises if run; its saved output must stay as it was.
+    notebook = FIXTURES / "widget_pass.ipynb"
+    assert needs_kernel(notebook) and widget_cells(notebook) == [1, 2, 4]
+    report = check_notebook(
+        browser_context,
+        lab_server,
+        notebook,
+        screenshot_dir / "fixtures",
+        run_timeout=120,
+        cells=widget_cells(notebook),
+    )
+    record_report(report)
+    assert not report.problems, _problems_text(report)
+    assert report.cells_run == 3
+    assert report.executed_cells == report.code_cells == 5
+    assert (report.widgets_rendered, report.widgets_exercised) == (1, 1)
+
+
+def test_the_widget_pass_fails_when_a_needed_cell_is_left_out(
+    lab_server, browser_context, screenshot_dir, record_report
+):
+    report = check_notebook(
+        browser_context,
+        lab_server,
+        FIXTURES / "widget_pass.ipynb",
+        screenshot_dir / "fixtures",
+        run_timeout=120,
+        cells=[1, 4],  # Without cell 2, which binds `scale`.
+        screenshot_name="widget_pass_without_a_needed_cell",
+    )
+    record_report(report)
+    problems = _problems_text(report)
+    assert "NameError: name 'scale' is not defined" in problems, problems
+
+
 @pytest.fixture(scope="module")
 def widget_runs(lab_server, browser_context):
     """Every course notebook with widgets, started running, each in its own page."""
     started = {
         notebook.name: start_notebook(
-            browser_context, lab_server, notebook, run=True, shared=False
+            browser_context,
+            lab_server,
+            notebook,
+            run=True,
+            shared=False,
+            cells=widget_cells(notebook),
         )
         for notebook in course_notebooks()
         if needs_kernel(notebook)
