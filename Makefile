@@ -1,6 +1,7 @@
 # The course's single entry point. Every target creates or refreshes .venv first.
 #   make lab                      open JupyterLab on the start-here notebook
-#   make test                     unit tests, then nbval on every notebook (quick profile)
+#   make test                     unit tests, then nbval on every notebook and the
+#                                 browser tests side by side (quick profile)
 #   make browser-tests            every notebook in JupyterLab in headless Chromium
 #                                 (part of `make test`; needs apt-get install chromium)
 #   make course PROFILE=full      run every notebook in place (refreshes committed outputs)
@@ -36,7 +37,11 @@ $(STAMP): pyproject.toml
 lab: venv
 	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
 
-test: unit-tests notebook-tests browser-tests
+# nbval and the browser pass run side by side: the browser pass leaves a core idle
+# most of the time (it waits for pages), and nbval fills it. Each one's output is
+# printed whole when it ends (--output-sync).
+test: unit-tests
+	$(MAKE) --no-print-directory -j2 --output-sync=target notebook-tests browser-tests
 
 # One TensorFlow thread pool thread per xdist worker: two workers on two cores would
 # otherwise run four busy threads. (Measured: 234 s and 256 s, against 264 s without,
