@@ -54,7 +54,8 @@ unit-tests: venv
 notebook-tests: venv
 	COURSE_PROFILE=quick timeout $(NBVAL_TIMEOUT) $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		-n $(JOBS) --dist loadfile notebooks --durations=5
+		-n $(JOBS) --dist loadfile notebooks --durations=5 \
+		--ignore-glob='notebooks/_*'  # the browser pass's scratch copies
 
 # One JupyterLab and one Chromium, notebooks one after another (skipped, with the
 # reason, where Chromium or Playwright is missing).
