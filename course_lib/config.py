@@ -157,6 +157,9 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
+CHECKPOINTS_ENV_VAR = "COURSE_CHECKPOINTS"
+
+
 def data_dir() -> Path:
     """Return ``data/`` in the repository (created if missing)."""
     path = repo_root() / "data"
@@ -167,13 +170,17 @@ def data_dir() -> Path:
 def checkpoint_dir(name: str = "") -> Path:
     """Return ``data/checkpoints/<name>`` (created if missing).
 
+    ``COURSE_CHECKPOINTS`` puts the checkpoints elsewhere: the browser test gives
+    its kernels their own, since nbval trains the same quick models beside it.
+
     Args:
         name: A sub-folder, for example ``"gan_quick"``.
 
     Returns:
         The folder's path.
     """
-    path = data_dir() / "checkpoints"
+    override = os.environ.get(CHECKPOINTS_ENV_VAR)
+    path = Path(override).expanduser() if override else data_dir() / "checkpoints"
     if name:
         path = path / name
     path.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,14 @@ def test_repo_root_override(monkeypatch, tmp_path):
     assert config.checkpoint_dir("gan") == tmp_path / "data" / "checkpoints" / "gan"
 
 
+def test_checkpoints_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path / "repo"))
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "elsewhere"))
+    assert config.checkpoint_dir("gan") == tmp_path / "elsewhere" / "gan"
+    assert config.checkpoint_dir("gan").is_dir()
+    assert not (tmp_path / "repo" / "data" / "checkpoints").exists()
+
+
 def test_colab_detection(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.delenv("COLAB_GPU", raising=False)

@@ -101,10 +101,11 @@ def _free_port() -> int:
 class LabServer:
     """One JupyterLab server on 127.0.0.1, with a random port and token.
 
-    Kernels inherit its environment: ``COURSE_PROFILE=quick`` and
-    ``COURSE_OFFLINE=1``. Jupyter's configuration, runtime, settings and
-    workspace folders are fresh temporary folders, so nothing on the machine
-    changes what the test sees and the test leaves nothing behind.
+    Kernels inherit its environment: ``COURSE_PROFILE=quick``,
+    ``COURSE_OFFLINE=1`` and a checkpoint folder of their own. Jupyter's
+    configuration, runtime, settings and workspace folders are fresh temporary
+    folders, so nothing on the machine changes what the test sees and the test
+    leaves nothing behind.
 
     Args:
         root: The folder JupyterLab serves (the repository root, so that
@@ -136,6 +137,8 @@ class LabServer:
         environment.update(
             COURSE_PROFILE="quick",
             COURSE_OFFLINE="1",
+            # Its own checkpoints: nbval trains the same quick models beside it.
+            COURSE_CHECKPOINTS=str(self._scratch / "checkpoints"),
             PYTHONUNBUFFERED="1",
             JUPYTER_CONFIG_DIR=str(self._scratch / "config"),
             JUPYTER_RUNTIME_DIR=str(self._scratch / "runtime"),
