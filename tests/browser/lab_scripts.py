@@ -57,10 +57,10 @@ START_RUN_ALL_JS = """() => {
   );
 }"""
 
-# Run only the given cells (indices into the notebook's cells), in order: the
-# widget pass (notebook_model.widget_cells). Selecting them and running "the
-# selected cells" is what a user does with shift-click and shift-enter; the
-# promise settles when the last has run (or one has failed).
+# Run only the given cells (indices into the notebook's cells, markdown included),
+# in notebook order: the widget pass (notebook_model.widget_cells). They are
+# selected, then "run selected cells" (Ctrl-Enter) runs them through the same path
+# as run-all; the promise settles when the last has run (or one has failed).
 START_RUN_CELLS_JS = """(indices) => {
   window.__courseRunAll = {done: false};
   const notebook = window.jupyterapp.shell.currentWidget.content;

@@ -117,6 +117,8 @@ def start_notebook(
     """
     notebook = Path(notebook).resolve()
     cells = cells if run else None
+    if cells == []:
+        raise ValueError(f"{notebook.name}: no cells to run; pass cells=None for all")
     report = NotebookReport(
         name=screenshot_name or notebook.stem,
         ran=run,

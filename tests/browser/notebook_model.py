@@ -13,7 +13,6 @@ into a ``NotebookReport``.
 from __future__ import annotations
 
 import ast
-import builtins
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ def needs_kernel(notebook: Path) -> bool:
     """Whether a notebook's saved outputs include widgets, which need a live kernel.
 
     The others' saved outputs (text, PNG figures, errors) render without one, so
-    the browser pass only opens them; nbval has already run every cell.
+    the browser pass only opens them; nbval runs every cell.
 
     Args:
         notebook: A notebook file.
@@ -48,7 +47,7 @@ def needs_kernel(notebook: Path) -> bool:
     Returns:
         ``True`` if any saved output is an ipywidgets view.
     """
-    cells = json.loads(Path(notebook).read_text())["cells"]
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
     return any(
         WIDGET_VIEW_MIME in output.get("data", {})
         for cell in cells
@@ -60,77 +59,115 @@ def widget_cells(notebook: Path) -> list[int] | None:
     """The code cells a notebook's widgets need: their own and those they depend on.
 
     A backward slice by name: start from the names the widget cells read, and
-    walk up the notebook; a cell that binds one of those names (an assignment,
-    an import, a ``def``) is needed, and what it reads is needed in turn. A
-    notebook runs top to bottom, so the last binding above a use is the one
-    that counts. This misses a dependency made by mutation alone (a cell that
-    only calls a method on an object), so the browser run itself is the check:
-    a missing cell shows up as a ``NameError`` or a widget that does not respond.
+    walk up the notebook. A cell that may bind one of those names (an assignment,
+    an import, a ``def``, also under an ``if``) is needed, and what it reads is
+    needed in turn (``x += 1`` reads ``x``). Only a binding that always happens
+    (a plain assignment, an import or a ``def`` at the top level of its cell)
+    hides the cells above it from that name, since a notebook runs top to
+    bottom. Cells with IPython magics or shell escapes are kept: they may set
+    the stage, as ``%matplotlib widget`` does.
+
+    A dependency made by a side effect alone (a cell that only calls a method on
+    an object) is missed. The browser run then usually fails with a
+    ``NameError`` or a widget that does not respond, but not always: keep the
+    cells a widget needs plain.
 
     Args:
         notebook: A notebook file.
 
     Returns:
         The needed cells' indices in the notebook (all cells, not only code), in
-        order; ``None`` if a code cell cannot be parsed, so that all must run.
+        order; ``None`` when a cell defeats the analysis (it does not parse, or
+        uses ``import *`` or ``global``), so that all must run.
     """
-    cells = json.loads(Path(notebook).read_text())["cells"]
-    parsed = {}
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    parsed, magic_cells = {}, set()
     for index, cell in enumerate(cells):
         if cell["cell_type"] != "code":
             continue
         lines = "".join(cell["source"]).splitlines()
+        is_magic = [line.lstrip().startswith(("%", "!")) for line in lines]
+        if any(is_magic):
+            magic_cells.add(index)
         # IPython magics and shell escapes are not Python.
         code = "\n".join(
-            "" if line.lstrip().startswith(("%", "!")) else line for line in lines
+            "" if magic else line for line, magic in zip(lines, is_magic, strict=True)
         )
         try:
-            parsed[index] = _bound_and_read(ast.parse(code))
+            parsed[index] = _names(ast.parse(code))
         except SyntaxError:
             return None
-    widget_indices = sorted(
-        {
-            index
-            for index, cell in enumerate(cells)
-            for output in cell.get("outputs", [])
-            if WIDGET_VIEW_MIME in output.get("data", {})
-        }
-    )
+        if parsed[index] is None:
+            return None
+    widget_indices = {
+        index
+        for index, cell in enumerate(cells)
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW_MIME in output.get("data", {})
+    }
     if not widget_indices:
         return []
+    last = max(widget_indices)
+    needed_cells = widget_indices | {index for index in magic_cells if index < last}
     needed_names: set[str] = set()
-    needed_cells = set(widget_indices)
     for index in sorted(parsed, reverse=True):
-        if index > max(widget_indices):
+        if index > last:
             continue
-        bound, read = parsed[index]
-        if index in needed_cells or bound & needed_names:
+        always, maybe, read = parsed[index]
+        if index in needed_cells or maybe & needed_names:
             needed_cells.add(index)
-            needed_names = (needed_names - bound) | read
+            needed_names = (needed_names - always) | read
     return sorted(needed_cells)
 
 
-def _bound_and_read(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """The global names a cell binds, and those it reads before binding them.
+def _names(tree: ast.Module) -> tuple[set[str], set[str], set[str]] | None:
+    """The global names a cell always binds, may bind, and reads.
 
-    Bindings inside a ``def`` or a ``class`` body are local to it and left out;
-    names read anywhere (a function body included) count as read.
+    Bindings inside a ``def`` or a ``class`` body are local to it and left out.
+    Names read anywhere count as read, a function's own locals included (that
+    only makes a slice larger). ``None`` for ``import *`` and ``global``, whose
+    bindings cannot be read off the cell.
     """
-    bound: set[str] = set()
+    always: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value:
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [statement.target]
+            )
+            for target in targets:
+                always |= {
+                    node.id
+                    for node in ast.walk(target)
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+                }
+        elif isinstance(statement, ast.Import | ast.ImportFrom):
+            always |= {
+                alias.asname or alias.name.split(".")[0] for alias in statement.names
+            }
+        elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+            always.add(statement.name)
+        elif isinstance(statement, ast.ClassDef):
+            always.add(statement.name)
+    maybe, read = set(always), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            return None
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            read.add(node.id)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            read.add(node.target.id)
     for node in _top_level_nodes(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            bound.add(node.id)
+            maybe.add(node.id)
         elif isinstance(node, ast.Import | ast.ImportFrom):
-            for alias in node.names:
-                bound.add(alias.asname or alias.name.split(".")[0])
+            maybe |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-    read = {
-        node.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-    }
-    return bound, read - set(dir(builtins))
+            maybe.add(node.name)
+    return always, maybe, read
 
 
 def _top_level_nodes(tree: ast.Module):
@@ -151,13 +188,13 @@ def write_scratch_copy(notebook: Path, scratch: Path, cells: list[int] | None) -
         scratch: Where the copy goes.
         cells: The indices of the code cells to clear (``None``: none).
     """
-    content = json.loads(notebook.read_text())
+    content = json.loads(notebook.read_text(encoding="utf-8"))
     for index in cells or []:
         cell = content["cells"][index]
         if cell["cell_type"] != "code":
             raise ValueError(f"{notebook.name}: cell {index} is not a code cell")
         cell["outputs"], cell["execution_count"] = [], None
-    scratch.write_text(json.dumps(content, indent=1) + "\n")
+    scratch.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
 
 
 @dataclass

@@ -4,8 +4,8 @@ For each ``notebooks/NN_*.ipynb``: open it in JupyterLab in Debian's Chromium an
 check the notebook model (no error outputs, every code cell ran) and the page
 (every widget output became a widget view, every PNG output a loaded image, and
 sliders redraw their figures). Every notebook's saved full-profile outputs must
-render: nbval has already run every cell of every notebook, so running them a
-second time here would test nothing new. Widgets need a live kernel, so a
+render: nbval runs every cell of every notebook, so running them a second time
+here would test nothing new. Widgets need a live kernel, so a
 notebook with widgets runs the cells its widgets need (``widget_cells``: the
 widget cells and, by name, those they depend on; quick profile) and shows the
 rest as saved. The notebooks with widgets start running together, each in its
@@ -139,25 +139,41 @@ def test_checker_fails_without_widget_extension(
 
 
 def test_widget_cells_are_the_widgets_and_what_they_read(tmp_path):
+    sources = [
+        "# Not code",
+        "import numpy as np\nfrom os import path",
+        "scale = 2.0",  # Hidden by the next cell's plain assignment.
+        "scale = np.float64(3)",
+        "unused = path.sep",
+        "%matplotlib inline",  # Magics are kept.
+        "total = 0",
+        "total += scale",  # Reads total too.
+        "if total > 1:\n    total = 10",  # May bind: needed, hides nothing.
+        "input = 3",  # A builtin's name, bound here.
+        "shown = [total * k + input for k in range(3)]",
+        "after = shown",  # After the last widget: never needed.
+    ]
+    widget = 10
     notebook = {
         "cells": [
-            _cell("markdown", "# Not code"),
-            _cell("code", "import numpy as np\nfrom os import path"),
-            _cell("code", "scale = 2.0\nshift = np.pi"),
-            _cell("code", "scale = np.float64(3)  # the last binding above wins"),
-            _cell("code", "unused = path.sep\n%matplotlib inline"),
-            _cell("code", "def wave(x):\n    local = x * scale\n    return local"),
-            _cell("code", "local = 1"),  # Read only inside a def, bound there.
-            _cell("code", "for k in range(3):\n    shown = wave(k)", widget=True),
-            _cell("code", "after = shown"),  # After the last widget: never needed.
+            _cell("markdown" if index == 0 else "code", source, index == widget)
+            for index, source in enumerate(sources)
         ]
     }
     path = tmp_path / "slice.ipynb"
-    path.write_text(json.dumps(notebook))
-    assert widget_cells(path) == [1, 3, 5, 7]
-    notebook["cells"][4]["source"] = "unused = ("  # Not Python: run everything.
-    path.write_text(json.dumps(notebook))
-    assert widget_cells(path) is None
+
+    def slice_with(index=None, source=None):
+        cells = json.loads(json.dumps(notebook))
+        if index is not None:
+            cells["cells"][index]["source"] = source
+        path.write_text(json.dumps(cells))
+        return widget_cells(path)
+
+    assert slice_with() == [1, 3, 5, 6, 7, 8, 9, 10]
+    # What the analysis cannot follow makes everything run.
+    assert slice_with(4, "unused = (") is None  # Not Python.
+    assert slice_with(4, "from os import *") is None
+    assert slice_with(4, "def setup():\n    global total\n    total = 5") is None
     assert widget_cells(FIXTURES / "saved_outputs.ipynb") == []
 
 
