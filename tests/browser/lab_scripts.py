@@ -47,29 +47,24 @@ CLOSE_ALL_JS = """() => {
 NEXT_FRAME_JS = """() => new Promise(
   (resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))"""
 
-START_RUN_ALL_JS = """() => {
+# Start running the notebook: all cells (`indices` null), or only the given ones
+# (indices into the notebook's cells, markdown included), in notebook order: the
+# widget pass (notebook_model.widget_cells). Those are selected, then "run selected
+# cells" (Ctrl-Enter) runs them through the same path as run-all. The state in
+# window.__courseRunAll settles when the last has run (or one has failed).
+START_RUN_JS = """(indices) => {
   window.__courseRunAll = {done: false};
-  window.jupyterapp.commands.execute('notebook:run-all-cells').then(
-    (ok) => { window.__courseRunAll = {done: true, ok: Boolean(ok)}; },
-    (error) => {
-      window.__courseRunAll = {done: true, ok: false, error: String(error)};
+  let command = 'notebook:run-all-cells';
+  if (indices !== null) {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    notebook.activeCellIndex = indices[0];
+    notebook.deselectAll();
+    for (const index of indices) {
+      notebook.select(notebook.widgets[index]);
     }
-  );
-}"""
-
-# Run only the given cells (indices into the notebook's cells, markdown included),
-# in notebook order: the widget pass (notebook_model.widget_cells). They are
-# selected, then "run selected cells" (Ctrl-Enter) runs them through the same path
-# as run-all; the promise settles when the last has run (or one has failed).
-START_RUN_CELLS_JS = """(indices) => {
-  window.__courseRunAll = {done: false};
-  const notebook = window.jupyterapp.shell.currentWidget.content;
-  notebook.activeCellIndex = indices[0];
-  notebook.deselectAll();
-  for (const index of indices) {
-    notebook.select(notebook.widgets[index]);
+    command = 'notebook:run-cell';
   }
-  window.jupyterapp.commands.execute('notebook:run-cell').then(
+  window.jupyterapp.commands.execute(command).then(
     (ok) => { window.__courseRunAll = {done: true, ok: Boolean(ok)}; },
     (error) => {
       window.__courseRunAll = {done: true, ok: false, error: String(error)};

@@ -29,8 +29,7 @@ from lab_scripts import (
     RUN_ALL_FINISHED_JS,
     SAVE_JS,
     SCROLL_NOTEBOOK_JS,
-    START_RUN_ALL_JS,
-    START_RUN_CELLS_JS,
+    START_RUN_JS,
 )
 from lab_server import VIEWPORT, LabServer
 from notebook_model import (
@@ -151,10 +150,8 @@ def start_notebook(
         page.wait_for_function(
             NOTEBOOK_READY_JS, arg=[relative, run], timeout=120_000, polling=200
         )
-        if run and cells is None:
-            page.evaluate(START_RUN_ALL_JS)
-        elif run:
-            page.evaluate(START_RUN_CELLS_JS, cells)
+        if run:
+            page.evaluate(START_RUN_JS, cells)
         opened.opened = True
     except Exception as error:
         report.problems.append(f"browser check failed: {type(error).__name__}: {error}")

@@ -21,6 +21,8 @@ from lab_server import REPO_ROOT
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+# The statements whose bodies have names of their own.
+_DEFINITIONS = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 def course_notebooks(root: Path = REPO_ROOT) -> list[Path]:
@@ -47,12 +49,21 @@ def needs_kernel(notebook: Path) -> bool:
     Returns:
         ``True`` if any saved output is an ipywidgets view.
     """
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    return any(
-        WIDGET_VIEW_MIME in output.get("data", {})
-        for cell in cells
+    return bool(_widget_indices(_cells(notebook)))
+
+
+def _cells(notebook: Path) -> list[dict]:
+    return json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+
+
+def _widget_indices(cells: list[dict]) -> set[int]:
+    """The indices of the cells with a saved widget output."""
+    return {
+        index
+        for index, cell in enumerate(cells)
         for output in cell.get("outputs", [])
-    )
+        if WIDGET_VIEW_MIME in output.get("data", {})
+    }
 
 
 def widget_cells(notebook: Path) -> list[int] | None:
@@ -80,7 +91,7 @@ def widget_cells(notebook: Path) -> list[int] | None:
         order; ``None`` when a cell defeats the analysis (it does not parse, or
         uses ``import *`` or ``global``), so that all must run.
     """
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    cells = _cells(notebook)
     parsed, magic_cells = {}, set()
     for index, cell in enumerate(cells):
         if cell["cell_type"] != "code":
@@ -99,12 +110,7 @@ def widget_cells(notebook: Path) -> list[int] | None:
             return None
         if parsed[index] is None:
             return None
-    widget_indices = {
-        index
-        for index, cell in enumerate(cells)
-        for output in cell.get("outputs", [])
-        if WIDGET_VIEW_MIME in output.get("data", {})
-    }
+    widget_indices = _widget_indices(cells)
     if not widget_indices:
         return []
     last = max(widget_indices)
@@ -131,26 +137,16 @@ def _names(tree: ast.Module) -> tuple[set[str], set[str], set[str]] | None:
     always: set[str] = set()
     for statement in tree.body:
         if isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value:
-            targets = (
-                statement.targets
-                if isinstance(statement, ast.Assign)
-                else [statement.target]
-            )
+            targets = getattr(statement, "targets", None) or [statement.target]
             for target in targets:
-                always |= {
-                    node.id
-                    for node in ast.walk(target)
-                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
-                }
-        elif isinstance(statement, ast.Import | ast.ImportFrom):
-            always |= {
-                alias.asname or alias.name.split(".")[0] for alias in statement.names
-            }
-        elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-            always.add(statement.name)
-        elif isinstance(statement, ast.ClassDef):
-            always.add(statement.name)
-    maybe, read = set(always), set()
+                for node in ast.walk(target):
+                    always |= _bound_by(node)
+        elif isinstance(statement, _DEFINITIONS | ast.Import | ast.ImportFrom):
+            always |= _bound_by(statement)
+    maybe: set[str] = set()
+    for node in _top_level_nodes(tree):
+        maybe |= _bound_by(node)
+    read: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Global | ast.Nonlocal):
             return None
@@ -160,14 +156,18 @@ def _names(tree: ast.Module) -> tuple[set[str], set[str], set[str]] | None:
             read.add(node.id)
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             read.add(node.target.id)
-    for node in _top_level_nodes(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            maybe.add(node.id)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            maybe |= {alias.asname or alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            maybe.add(node.name)
     return always, maybe, read
+
+
+def _bound_by(node: ast.AST) -> set[str]:
+    """The names one node binds itself (not those of the nodes inside it)."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+        return {node.id}
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {alias.asname or alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, _DEFINITIONS):
+        return {node.name}
+    return set()
 
 
 def _top_level_nodes(tree: ast.Module):
@@ -176,7 +176,7 @@ def _top_level_nodes(tree: ast.Module):
     while pending:
         node = pending.pop()
         yield node
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        if not isinstance(node, _DEFINITIONS):
             pending.extend(ast.iter_child_nodes(node))
 
 

@@ -5,12 +5,12 @@ check the notebook model (no error outputs, every code cell ran) and the page
 (every widget output became a widget view, every PNG output a loaded image, and
 sliders redraw their figures). Every notebook's saved full-profile outputs must
 render: nbval runs every cell of every notebook, so running them a second time
-here would test nothing new. Widgets need a live kernel, so a
-notebook with widgets runs the cells its widgets need (``widget_cells``: the
-widget cells and, by name, those they depend on; quick profile) and shows the
-rest as saved. The notebooks with widgets start running together, each in its
-own page and kernel, before the first course notebook is checked, so that they
-run side by side and while the others are opened. A screenshot of each notebook goes to
+here would test nothing new. Widgets need a live kernel, so a notebook with
+widgets runs the cells its widgets need (``widget_cells``: the widget cells and,
+by name, those they depend on; quick profile) and shows the rest as saved. The
+notebooks with widgets start running together, each in its own page and kernel,
+before the first course notebook is checked, so that they run side by side and
+while the others are opened. A screenshot of each notebook goes to
 ``build/screenshots/``.
 
 The checker's own tests come first: a working fixture must pass, and a widget
